@@ -1,0 +1,9 @@
+//! mlp: multilayer perceptrons with hand-written backpropagation, fast on the CPU.
+#![warn(missing_docs)]
+
+pub mod data;
+pub mod error;
+pub mod tensor;
+
+pub use error::{Error, Result};
+pub use tensor::Matrix;
