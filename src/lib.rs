@@ -1,9 +1,17 @@
 //! mlp: multilayer perceptrons with hand-written backpropagation, fast on the CPU.
 #![warn(missing_docs)]
 
+pub mod backend;
 pub mod data;
 pub mod error;
+pub mod gradcheck;
+pub mod loss;
+pub mod nn;
+pub mod optim;
 pub mod tensor;
 
 pub use error::{Error, Result};
+pub use loss::Loss;
+pub use nn::{Activation, Init, LayerConfig, Model, ModelConfig};
+pub use optim::{LrSchedule, OptimizerConfig};
 pub use tensor::Matrix;

@@ -1,0 +1,144 @@
+//! The compute boundary: the few primitives an MLP needs, implemented by the CPU backend and (with the `cuda` feature) by CUDA.
+//!
+//! Layers, losses and optimizers call only these operations, so a new device is one new
+//! implementation of [`Backend`]. Every operation works on the first `rows` rows of buffers that
+//! were allocated once for the largest batch, so nothing is allocated inside the training loop.
+
+pub mod cpu;
+#[cfg(feature = "cuda")]
+pub mod cuda;
+#[cfg(not(feature = "cuda"))]
+#[path = "cuda_disabled.rs"]
+pub mod cuda;
+
+use crate::loss::Loss;
+use crate::nn::Activation;
+use crate::optim::UpdateRule;
+
+pub use cpu::Cpu;
+
+/// A device that stores buffers and runs the MLP's operations on them.
+///
+/// Shapes are row-major. A matrix `(rows, cols)` occupies the first `rows * cols` elements of its buffer.
+pub trait Backend: Clone + Send + Sync + 'static {
+    /// A buffer of numbers on the device.
+    type Buf: Send + Sync;
+
+    /// A short name for messages ("cpu", "cpu-f64", "cuda:0").
+    fn name(&self) -> String;
+
+    /// A buffer of `n` zeros.
+    fn zeros(&self, n: usize) -> Self::Buf;
+    /// A buffer holding `src`.
+    fn upload(&self, src: &[f32]) -> Self::Buf;
+    /// Overwrites the first `src.len()` elements of `dst` with `src`.
+    fn write(&self, src: &[f32], dst: &mut Self::Buf);
+    /// Copies the first `out.len()` elements of `src` to the host.
+    fn read(&self, src: &Self::Buf, out: &mut [f32]);
+    /// Element `i` as `f64` (gradient checks; slow on a GPU, never on a hot path).
+    fn get(&self, buf: &Self::Buf, i: usize) -> f64;
+    /// Sets element `i` from an `f64` (gradient checks).
+    fn set(&self, buf: &mut Self::Buf, i: usize, v: f64);
+    /// `dst[..n] = src[..n]`.
+    fn copy(&self, src: &Self::Buf, dst: &mut Self::Buf, n: usize);
+    /// `buf[..n] = 0`.
+    fn fill_zero(&self, buf: &mut Self::Buf, n: usize);
+    /// Gathers rows: `dst[i, :] = src[idx[i], :]` for a `(_, cols)` source.
+    fn gather_rows(&self, src: &Self::Buf, cols: usize, idx: &[u32], dst: &mut Self::Buf);
+
+    /// Row-major matrix product `c (m, n) = op(a) · op(b)`, plus `c` itself when `accumulate`.
+    ///
+    /// `op(a)` is `(m, k)`: `a` is stored `(m, k)`, or `(k, m)` when `ta`. Likewise `op(b)` is
+    /// `(k, n)`, stored `(n, k)` when `tb`. A transpose is a stride change, never a copy.
+    #[allow(clippy::too_many_arguments)]
+    fn matmul(
+        &self,
+        m: usize,
+        n: usize,
+        k: usize,
+        a: &Self::Buf,
+        ta: bool,
+        b: &Self::Buf,
+        tb: bool,
+        c: &mut Self::Buf,
+        accumulate: bool,
+    );
+
+    /// The fused pass after a dense layer's product: `z += bias` (row-broadcast) then `a = act(z)`.
+    ///
+    /// `z` is `(rows, width)` with `width = act.pre_width(units)`; `a` is `(rows, units)`;
+    /// `alpha` holds PReLU's per-unit slopes.
+    fn bias_act_forward(
+        &self,
+        act: &Activation,
+        rows: usize,
+        units: usize,
+        z: &mut Self::Buf,
+        bias: &Self::Buf,
+        alpha: Option<&Self::Buf>,
+        a: &mut Self::Buf,
+    );
+
+    /// `dz = dL/dz` from `da = dL/da` for `a = act(z)`; PReLU also writes `dalpha (units)`.
+    #[allow(clippy::too_many_arguments)]
+    fn act_backward(
+        &self,
+        act: &Activation,
+        rows: usize,
+        units: usize,
+        z: &Self::Buf,
+        a: &Self::Buf,
+        da: &Self::Buf,
+        alpha: Option<&Self::Buf>,
+        dz: &mut Self::Buf,
+        dalpha: Option<&mut Self::Buf>,
+    );
+
+    /// `db[j] = Σ_r dz[r, j]` over a `(rows, cols)` matrix (the bias gradient).
+    fn sum_rows(&self, rows: usize, cols: usize, dz: &Self::Buf, db: &mut Self::Buf);
+
+    /// The loss summed over the batch, each row weighted by `w` when given.
+    ///
+    /// `z` and `a` are the output layer's pre-activation and activation `(rows, cols)`, `t` the
+    /// targets. When `grad` is given it receives the gradient of `scale ×` the summed loss
+    /// (`scale = 1 / batch` gives the mean): with respect to `z` when [`Loss::fused_with`] the
+    /// activation (softmax + cross-entropy, sigmoid + binary cross-entropy: the `p − t` shortcut),
+    /// otherwise with respect to `a`, for the caller to pass through [`Backend::act_backward`].
+    #[allow(clippy::too_many_arguments)]
+    fn loss(
+        &self,
+        loss: Loss,
+        act: &Activation,
+        rows: usize,
+        cols: usize,
+        z: &Self::Buf,
+        a: &Self::Buf,
+        t: &Self::Buf,
+        w: Option<&Self::Buf>,
+        grad: Option<(&mut Self::Buf, f64)>,
+    ) -> f64;
+
+    /// One optimizer step over a parameter tensor of `n` elements; returns the penalty
+    /// `l1·Σ|p| + l2·Σp²` of the weights before the step (0 when both are 0).
+    fn update(
+        &self,
+        rule: &UpdateRule,
+        n: usize,
+        param: &mut Self::Buf,
+        grad: &Self::Buf,
+        state: &mut [Self::Buf],
+    ) -> f64;
+
+    /// `Σ buf[i]²` over the first `n` elements.
+    fn sum_squares(&self, buf: &Self::Buf, n: usize) -> f64;
+    /// `buf[..n] *= s`.
+    fn scale(&self, buf: &mut Self::Buf, n: usize, s: f32);
+    /// Whether all of the first `n` elements are finite.
+    fn all_finite(&self, buf: &Self::Buf, n: usize) -> bool;
+    /// Runs `f` with this backend's threads (the CPU's pool), so that nested parallel work
+    /// neither oversubscribes the cores nor changes results with the thread count.
+    fn install<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
+        f()
+    }
+}
+

@@ -1,0 +1,498 @@
+//! Optimizers and learning-rate schedules: configuration with Keras's defaults, and the update formulas exactly as torch.optim documents them.
+//!
+//! An optimizer step is one backend operation per parameter tensor ([`crate::backend::Backend::update`])
+//! over `(param, grad, state)`; [`update_slice`] is the formula, shared by the CPU backend and
+//! mirrored line by line in the CUDA kernel.
+
+use crate::backend::cpu::Real;
+use crate::error::Error;
+use serde::{Deserialize, Serialize};
+
+/// An optimizer and its hyperparameters. `Default` values are Keras's.
+///
+/// | optimizer | hyperparameters (default) |
+/// |---|---|
+/// | `Sgd` | lr 0.01, momentum 0, nesterov false, dampening 0, weight_decay 0 |
+/// | `Adagrad` | lr 0.001, initial_accumulator 0.1, eps 1e-7, lr_decay 0, weight_decay 0 |
+/// | `RmsProp` | lr 0.001, rho 0.9, eps 1e-7, momentum 0, centered false, weight_decay 0 |
+/// | `Adam` / `AmsGrad` | lr 0.001, beta1 0.9, beta2 0.999, eps 1e-7, weight_decay 0 (L2, added to the gradient) |
+/// | `AdamW` | as Adam, weight_decay 0.004 (decoupled: `p -= lr·wd·p`) |
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "name", rename_all = "snake_case")]
+pub enum OptimizerConfig {
+    /// Minibatch SGD, with optional (Nesterov) momentum.
+    Sgd {
+        /// Learning rate.
+        lr: f32,
+        /// Momentum factor μ in `[0, 1)`.
+        momentum: f32,
+        /// Nesterov momentum: step along `g + μ·b` instead of `b`.
+        nesterov: bool,
+        /// Dampening τ of the momentum: `b = μb + (1 − τ)g`.
+        dampening: f32,
+        /// L2 weight decay added to the gradient.
+        weight_decay: f32,
+    },
+    /// AdaGrad: per-weight rates shrinking with the sum of squared gradients.
+    Adagrad {
+        /// Learning rate.
+        lr: f32,
+        /// Starting value of the sum of squares.
+        initial_accumulator: f32,
+        /// Added to the denominator.
+        eps: f32,
+        /// Learning-rate decay per step.
+        lr_decay: f32,
+        /// L2 weight decay added to the gradient.
+        weight_decay: f32,
+    },
+    /// RMSProp: divides by a running RMS of the gradient.
+    RmsProp {
+        /// Learning rate.
+        lr: f32,
+        /// Decay ρ of the squared-gradient average (torch's `alpha`).
+        rho: f32,
+        /// Added to the denominator.
+        eps: f32,
+        /// Momentum factor.
+        momentum: f32,
+        /// Normalize by the variance rather than the second moment.
+        centered: bool,
+        /// L2 weight decay added to the gradient.
+        weight_decay: f32,
+    },
+    /// Adam (`amsgrad: false`) or AMSGrad (`amsgrad: true`), with L2 weight decay in the gradient.
+    Adam {
+        /// Learning rate.
+        lr: f32,
+        /// Decay of the first moment.
+        beta1: f32,
+        /// Decay of the second moment.
+        beta2: f32,
+        /// Added to the denominator.
+        eps: f32,
+        /// Keep the running maximum of the second moment (AMSGrad).
+        amsgrad: bool,
+        /// L2 weight decay added to the gradient.
+        weight_decay: f32,
+    },
+    /// AdamW: Adam with decoupled weight decay.
+    AdamW {
+        /// Learning rate.
+        lr: f32,
+        /// Decay of the first moment.
+        beta1: f32,
+        /// Decay of the second moment.
+        beta2: f32,
+        /// Added to the denominator.
+        eps: f32,
+        /// Keep the running maximum of the second moment.
+        amsgrad: bool,
+        /// Decoupled weight decay.
+        weight_decay: f32,
+    },
+}
+
+/// The optimizer names [`OptimizerConfig::from_name`] knows.
+pub const OPTIMIZER_NAMES: &str = "sgd, momentum, nesterov, adagrad, rmsprop, adam, amsgrad, adamw";
+
+impl OptimizerConfig {
+    /// SGD with learning rate `lr` and no momentum.
+    pub fn sgd(lr: f32) -> Self {
+        OptimizerConfig::Sgd { lr, momentum: 0.0, nesterov: false, dampening: 0.0, weight_decay: 0.0 }
+    }
+    /// SGD with momentum.
+    pub fn momentum(lr: f32, momentum: f32) -> Self {
+        OptimizerConfig::Sgd { lr, momentum, nesterov: false, dampening: 0.0, weight_decay: 0.0 }
+    }
+    /// SGD with Nesterov momentum.
+    pub fn nesterov(lr: f32, momentum: f32) -> Self {
+        OptimizerConfig::Sgd { lr, momentum, nesterov: true, dampening: 0.0, weight_decay: 0.0 }
+    }
+    /// AdaGrad with Keras's defaults and learning rate `lr`.
+    pub fn adagrad(lr: f32) -> Self {
+        OptimizerConfig::Adagrad { lr, initial_accumulator: 0.1, eps: 1e-7, lr_decay: 0.0, weight_decay: 0.0 }
+    }
+    /// RMSProp with Keras's defaults and learning rate `lr`.
+    pub fn rmsprop(lr: f32) -> Self {
+        OptimizerConfig::RmsProp { lr, rho: 0.9, eps: 1e-7, momentum: 0.0, centered: false, weight_decay: 0.0 }
+    }
+    /// Adam with Keras's defaults and learning rate `lr`.
+    pub fn adam(lr: f32) -> Self {
+        OptimizerConfig::Adam { lr, beta1: 0.9, beta2: 0.999, eps: 1e-7, amsgrad: false, weight_decay: 0.0 }
+    }
+    /// AMSGrad with Keras's defaults and learning rate `lr`.
+    pub fn amsgrad(lr: f32) -> Self {
+        OptimizerConfig::Adam { lr, beta1: 0.9, beta2: 0.999, eps: 1e-7, amsgrad: true, weight_decay: 0.0 }
+    }
+    /// AdamW with Keras's defaults and learning rate `lr`.
+    pub fn adamw(lr: f32) -> Self {
+        OptimizerConfig::AdamW { lr, beta1: 0.9, beta2: 0.999, eps: 1e-7, amsgrad: false, weight_decay: 0.004 }
+    }
+
+    /// The optimizer called `name` with its default learning rate (SGD-family 0.01, others 0.001).
+    pub fn from_name(name: &str) -> Result<Self, Error> {
+        Ok(match name.trim().to_ascii_lowercase().as_str() {
+            "sgd" => Self::sgd(0.01),
+            "momentum" => Self::momentum(0.01, 0.9),
+            "nesterov" => Self::nesterov(0.01, 0.9),
+            "adagrad" => Self::adagrad(0.001),
+            "rmsprop" => Self::rmsprop(0.001),
+            "adam" => Self::adam(0.001),
+            "amsgrad" => Self::amsgrad(0.001),
+            "adamw" => Self::adamw(0.001),
+            _ => {
+                return Err(Error::config(
+                    format!("optimizer '{name}'"),
+                    format!("unknown optimizer; expected one of: {OPTIMIZER_NAMES}"),
+                ));
+            }
+        })
+    }
+
+    /// The learning rate.
+    pub fn lr(&self) -> f32 {
+        match *self {
+            OptimizerConfig::Sgd { lr, .. }
+            | OptimizerConfig::Adagrad { lr, .. }
+            | OptimizerConfig::RmsProp { lr, .. }
+            | OptimizerConfig::Adam { lr, .. }
+            | OptimizerConfig::AdamW { lr, .. } => lr,
+        }
+    }
+
+    /// Sets the learning rate.
+    pub fn set_lr(&mut self, new: f32) {
+        match self {
+            OptimizerConfig::Sgd { lr, .. }
+            | OptimizerConfig::Adagrad { lr, .. }
+            | OptimizerConfig::RmsProp { lr, .. }
+            | OptimizerConfig::Adam { lr, .. }
+            | OptimizerConfig::AdamW { lr, .. } => *lr = new,
+        }
+    }
+
+    /// A short name: `sgd`, `adam`…
+    pub fn name(&self) -> &'static str {
+        match self {
+            OptimizerConfig::Sgd { nesterov: true, .. } => "nesterov",
+            OptimizerConfig::Sgd { momentum, .. } if *momentum != 0.0 => "momentum",
+            OptimizerConfig::Sgd { .. } => "sgd",
+            OptimizerConfig::Adagrad { .. } => "adagrad",
+            OptimizerConfig::RmsProp { .. } => "rmsprop",
+            OptimizerConfig::Adam { amsgrad: true, .. } => "amsgrad",
+            OptimizerConfig::Adam { .. } => "adam",
+            OptimizerConfig::AdamW { .. } => "adamw",
+        }
+    }
+
+    /// Checks every hyperparameter's range, naming the first that is out of it.
+    pub fn validate(&self) -> Result<(), Error> {
+        fn check(ok: bool, what: &str, msg: String) -> Result<(), Error> {
+            if ok { Ok(()) } else { Err(Error::config(what, msg)) }
+        }
+        let unit = |v: f32, what: &str| check((0.0..1.0).contains(&v), what, format!("must be in [0, 1), got {v}"));
+        let pos = |v: f32, what: &str| check(v > 0.0 && v.is_finite(), what, format!("must be > 0, got {v}"));
+        let nonneg = |v: f32, what: &str| check(v >= 0.0 && v.is_finite(), what, format!("must be ≥ 0, got {v}"));
+        pos(self.lr(), "learning rate (--lr)")?;
+        match *self {
+            OptimizerConfig::Sgd { momentum, nesterov, dampening, weight_decay, .. } => {
+                unit(momentum, "momentum")?;
+                unit(dampening, "dampening")?;
+                nonneg(weight_decay, "weight decay")?;
+                check(
+                    !nesterov || (momentum > 0.0 && dampening == 0.0),
+                    "nesterov",
+                    "Nesterov momentum needs momentum > 0 and dampening 0".into(),
+                )
+            }
+            OptimizerConfig::Adagrad { initial_accumulator, eps, lr_decay, weight_decay, .. } => {
+                nonneg(initial_accumulator, "initial accumulator")?;
+                pos(eps, "eps")?;
+                nonneg(lr_decay, "lr decay")?;
+                nonneg(weight_decay, "weight decay")
+            }
+            OptimizerConfig::RmsProp { rho, eps, momentum, weight_decay, .. } => {
+                unit(rho, "rho")?;
+                pos(eps, "eps")?;
+                unit(momentum, "momentum")?;
+                nonneg(weight_decay, "weight decay")
+            }
+            OptimizerConfig::Adam { beta1, beta2, eps, weight_decay, .. }
+            | OptimizerConfig::AdamW { beta1, beta2, eps, weight_decay, .. } => {
+                unit(beta1, "beta1")?;
+                unit(beta2, "beta2")?;
+                pos(eps, "eps")?;
+                nonneg(weight_decay, "weight decay")
+            }
+        }
+    }
+
+    /// How many state buffers each parameter tensor needs, and the value each starts at.
+    pub fn state_init(&self) -> Vec<f32> {
+        match *self {
+            OptimizerConfig::Sgd { momentum, .. } => {
+                if momentum != 0.0 {
+                    vec![0.0]
+                } else {
+                    vec![]
+                }
+            }
+            OptimizerConfig::Adagrad { initial_accumulator, .. } => vec![initial_accumulator],
+            OptimizerConfig::RmsProp { momentum, centered, .. } => {
+                let mut v = vec![0.0];
+                if momentum != 0.0 {
+                    v.push(0.0);
+                }
+                if centered {
+                    v.push(0.0);
+                }
+                v
+            }
+            OptimizerConfig::Adam { amsgrad, .. } | OptimizerConfig::AdamW { amsgrad, .. } => {
+                if amsgrad {
+                    vec![0.0, 0.0, 0.0]
+                } else {
+                    vec![0.0, 0.0]
+                }
+            }
+        }
+    }
+}
+
+impl Default for OptimizerConfig {
+    fn default() -> Self {
+        Self::adam(0.001)
+    }
+}
+
+/// One step's worth of everything the update formula needs for one parameter tensor.
+#[derive(Clone, Debug, PartialEq)]
+pub struct UpdateRule {
+    /// The optimizer, with the learning rate of this step.
+    pub opt: OptimizerConfig,
+    /// The step number, counting from 1 (bias corrections, SGD's first momentum step).
+    pub step: u64,
+    /// Keras L1 penalty λ₁ on this tensor: `λ₁·Σ|p|` is added to the loss.
+    pub l1: f32,
+    /// Keras L2 penalty λ₂ on this tensor: `λ₂·Σp²` is added to the loss.
+    pub l2: f32,
+}
+
+/// The update of one parameter slice, with `state` the optimizer's buffers (as many as
+/// [`OptimizerConfig::state_init`]); returns the penalty `λ₁Σ|p| + λ₂Σp²` before the step.
+///
+/// The formulas are torch.optim's (see each arm), with Keras's penalties added to the gradient first.
+pub fn update_slice<T: Real>(rule: &UpdateRule, p: &mut [T], g: &[T], state: &mut [&mut [T]]) -> f64 {
+    let n = p.len();
+    debug_assert_eq!(g.len(), n);
+    let (l1, l2) = (T::from_f32(rule.l1), T::from_f32(rule.l2));
+    let has_penalty = rule.l1 != 0.0 || rule.l2 != 0.0;
+    let mut penalty = 0.0f64;
+    // d/dp (λ₁|p| + λ₂p²) = λ₁·sign(p) + 2λ₂·p.
+    let grad = |i: usize, p: T| -> T {
+        if has_penalty { g[i] + l1 * p.signum0() + T::from_f32(2.0) * l2 * p } else { g[i] }
+    };
+    if has_penalty {
+        for &v in p.iter() {
+            penalty += (l1 * v.abs() + l2 * v * v).to_f64();
+        }
+    }
+    let t = rule.step;
+    match rule.opt {
+        OptimizerConfig::Sgd { lr, momentum, nesterov, dampening, weight_decay } => {
+            let (lr, mu, wd) = (T::from_f32(lr), T::from_f32(momentum), T::from_f32(weight_decay));
+            let damp = T::ONE - T::from_f32(dampening);
+            if momentum == 0.0 {
+                for i in 0..n {
+                    let gi = grad(i, p[i]) + wd * p[i];
+                    p[i] -= lr * gi;
+                }
+            } else {
+                let [b] = state else { unreachable!("sgd with momentum keeps one buffer") };
+                for i in 0..n {
+                    let gi = grad(i, p[i]) + wd * p[i];
+                    // torch: b₁ = g₁, then b_t = μ·b_{t−1} + (1 − τ)·g_t.
+                    b[i] = if t == 1 { gi } else { mu * b[i] + damp * gi };
+                    let step = if nesterov { gi + mu * b[i] } else { b[i] };
+                    p[i] -= lr * step;
+                }
+            }
+        }
+        OptimizerConfig::Adagrad { lr, eps, lr_decay, weight_decay, .. } => {
+            let [sum] = state else { unreachable!("adagrad keeps one buffer") };
+            let clr = T::from_f64(lr as f64 / (1.0 + (t as f64 - 1.0) * lr_decay as f64));
+            let (eps, wd) = (T::from_f32(eps), T::from_f32(weight_decay));
+            for i in 0..n {
+                let gi = grad(i, p[i]) + wd * p[i];
+                sum[i] += gi * gi;
+                p[i] -= clr * gi / (sum[i].sqrt() + eps);
+            }
+        }
+        OptimizerConfig::RmsProp { lr, rho, eps, momentum, centered, weight_decay } => {
+            let (lr, rho, eps, mu, wd) =
+                (T::from_f32(lr), T::from_f32(rho), T::from_f32(eps), T::from_f32(momentum), T::from_f32(weight_decay));
+            let one_rho = T::ONE - rho;
+            let (v, rest) = state.split_first_mut().expect("rmsprop keeps its square average");
+            let (mut buf, mut gavg) = (None, None);
+            match (momentum != 0.0, centered, rest) {
+                (true, true, [b, ga]) => (buf, gavg) = (Some(b), Some(ga)),
+                (true, false, [b]) => buf = Some(b),
+                (false, true, [ga]) => gavg = Some(ga),
+                (false, false, []) => {}
+                _ => unreachable!("rmsprop state count"),
+            }
+            for i in 0..n {
+                let gi = grad(i, p[i]) + wd * p[i];
+                v[i] = rho * v[i] + one_rho * gi * gi;
+                let mut avg = v[i];
+                if let Some(ga) = gavg.as_deref_mut() {
+                    ga[i] = rho * ga[i] + one_rho * gi;
+                    avg -= ga[i] * ga[i];
+                }
+                let d = gi / (avg.sqrt() + eps);
+                match buf.as_deref_mut() {
+                    Some(b) => {
+                        b[i] = mu * b[i] + d;
+                        p[i] -= lr * b[i];
+                    }
+                    None => p[i] -= lr * d,
+                }
+            }
+        }
+        // AMSGrad is told by its third state buffer.
+        OptimizerConfig::Adam { lr, beta1, beta2, eps, weight_decay, .. }
+        | OptimizerConfig::AdamW { lr, beta1, beta2, eps, weight_decay, .. } => {
+            let decoupled = matches!(rule.opt, OptimizerConfig::AdamW { .. });
+            let (b1, b2) = (T::from_f32(beta1), T::from_f32(beta2));
+            let bc1 = 1.0 - (beta1 as f64).powi(t as i32);
+            let bc2_sqrt = T::from_f64((1.0 - (beta2 as f64).powi(t as i32)).sqrt());
+            let step_size = T::from_f64(lr as f64 / bc1);
+            let (eps, wd) = (T::from_f32(eps), T::from_f32(weight_decay));
+            let (l2wd, decay) = if decoupled {
+                (T::ZERO, T::ONE - T::from_f32(lr) * wd)
+            } else {
+                (wd, T::ONE)
+            };
+            let (m, rest) = state.split_first_mut().expect("adam keeps m");
+            let (v, rest) = rest.split_first_mut().expect("adam keeps v");
+            let mut vmax = rest.first_mut();
+            for i in 0..n {
+                let gi = grad(i, p[i]) + l2wd * p[i];
+                // AdamW shrinks the weight before the step, apart from the gradient.
+                p[i] *= decay;
+                m[i] = b1 * m[i] + (T::ONE - b1) * gi;
+                v[i] = b2 * v[i] + (T::ONE - b2) * gi * gi;
+                let second = match vmax.as_deref_mut() {
+                    Some(vm) => {
+                        vm[i] = vm[i].max(v[i]);
+                        vm[i]
+                    }
+                    None => v[i],
+                };
+                let denom = second.sqrt() / bc2_sqrt + eps;
+                p[i] -= step_size * m[i] / denom;
+            }
+        }
+    }
+    penalty
+}
+
+/// How the learning rate changes from epoch to epoch.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
+#[serde(tag = "name", rename_all = "snake_case")]
+pub enum LrSchedule {
+    /// The optimizer's rate throughout.
+    #[default]
+    Constant,
+    /// Multiply by `gamma` every `every` epochs.
+    Step {
+        /// Epochs between drops.
+        every: usize,
+        /// Factor at each drop.
+        gamma: f32,
+    },
+    /// Multiply by `gamma` every epoch.
+    Exponential {
+        /// Factor per epoch.
+        gamma: f32,
+    },
+    /// Multiply by `factor` when the validation loss (training loss without validation) has not
+    /// improved by more than `min_delta` for `patience` epochs, down to `min_lr`.
+    ReduceOnPlateau {
+        /// Factor at each reduction.
+        factor: f32,
+        /// Epochs without improvement before a reduction.
+        patience: usize,
+        /// The smallest improvement that counts.
+        min_delta: f32,
+        /// Floor of the learning rate.
+        min_lr: f32,
+    },
+}
+
+impl LrSchedule {
+    /// Checks the schedule's parameters.
+    pub fn validate(&self) -> Result<(), Error> {
+        let f = |v: f32, what: &str| {
+            if v > 0.0 && v <= 1.0 {
+                Ok(())
+            } else {
+                Err(Error::config(format!("learning-rate schedule {what}"), format!("must be in (0, 1], got {v}")))
+            }
+        };
+        match *self {
+            LrSchedule::Constant => Ok(()),
+            LrSchedule::Step { every, gamma } => {
+                if every == 0 {
+                    return Err(Error::config("learning-rate schedule step", "the step must be at least 1 epoch"));
+                }
+                f(gamma, "gamma")
+            }
+            LrSchedule::Exponential { gamma } => f(gamma, "gamma"),
+            LrSchedule::ReduceOnPlateau { factor, .. } => f(factor, "factor"),
+        }
+    }
+}
+
+/// The running state of a schedule: call [`LrScheduler::next_lr`] at each epoch's end.
+#[derive(Clone, Debug)]
+pub struct LrScheduler {
+    schedule: LrSchedule,
+    base: f32,
+    best: f64,
+    wait: usize,
+    current: f32,
+}
+
+impl LrScheduler {
+    /// Starts `schedule` from the optimizer's rate `base`.
+    pub fn new(schedule: LrSchedule, base: f32) -> Self {
+        Self { schedule, base, best: f64::INFINITY, wait: 0, current: base }
+    }
+
+    /// The rate for the epoch after `epoch` (1-based), given that epoch's monitored loss.
+    pub fn next_lr(&mut self, epoch: usize, monitored_loss: f64) -> f32 {
+        self.current = match self.schedule {
+            LrSchedule::Constant => self.base,
+            LrSchedule::Step { every, gamma } => self.base * gamma.powi((epoch / every) as i32),
+            LrSchedule::Exponential { gamma } => self.base * gamma.powi(epoch as i32),
+            LrSchedule::ReduceOnPlateau { factor, patience, min_delta, min_lr } => {
+                if monitored_loss < self.best - min_delta as f64 {
+                    self.best = monitored_loss;
+                    self.wait = 0;
+                    self.current
+                } else {
+                    self.wait += 1;
+                    if self.wait >= patience {
+                        self.wait = 0;
+                        (self.current * factor).max(min_lr)
+                    } else {
+                        self.current
+                    }
+                }
+            }
+        };
+        self.current
+    }
+}
