@@ -6,12 +6,15 @@ pub mod data;
 pub mod error;
 pub mod gradcheck;
 pub mod loss;
+pub mod metrics;
 pub mod nn;
 pub mod optim;
 pub mod tensor;
+pub mod train;
 
 pub use error::{Error, Result};
 pub use loss::Loss;
 pub use nn::{Activation, Init, LayerConfig, Model, ModelConfig};
 pub use optim::{LrSchedule, OptimizerConfig};
 pub use tensor::Matrix;
+pub use train::{FitConfig, History, Trainer};

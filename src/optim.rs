@@ -471,6 +471,17 @@ impl LrScheduler {
         Self { schedule, base, best: f64::INFINITY, wait: 0, current: base }
     }
 
+    /// Reduce-on-plateau's best loss and wait count (for checkpoints).
+    pub fn plateau_state(&self) -> (f64, usize) {
+        (self.best, self.wait)
+    }
+
+    /// Restores [`LrScheduler::plateau_state`].
+    pub fn set_plateau_state(&mut self, (best, wait): (f64, usize)) {
+        self.best = best;
+        self.wait = wait;
+    }
+
     /// The rate for the epoch after `epoch` (1-based), given that epoch's monitored loss.
     pub fn next_lr(&mut self, epoch: usize, monitored_loss: f64) -> f32 {
         self.current = match self.schedule {
