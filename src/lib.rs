@@ -3,6 +3,7 @@
 
 pub mod data;
 pub mod error;
+pub mod preprocess;
 pub mod tensor;
 
 pub use error::{Error, Result};
