@@ -202,7 +202,7 @@ fn read_idx_unchecked(path: &Path, magic: u32, what: &str) -> Result<(Vec<u32>, 
     // `take(expected + 1)` lets us notice trailing bytes without reading an unbounded file, and the
     // buffer grows with what actually arrives rather than with what the header claims.
     let mut data = Vec::new();
-    reader.take(expected + 1).read_to_end(&mut data).map_err(read_err)?;
+    reader.take(expected.saturating_add(1)).read_to_end(&mut data).map_err(read_err)?;
     if data.len() as u64 != expected {
         let found = if data.len() as u64 > expected { "more".to_string() } else { data.len().to_string() };
         return Err(Error::format(
