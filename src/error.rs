@@ -78,6 +78,11 @@ impl Error {
         Error::Format { path: path.as_ref().display().to_string(), msg: msg.into() }
     }
 
+    /// An [`Error::Parse`] at a 1-based `line` and `column` of `path`.
+    pub fn parse(path: impl AsRef<std::path::Path>, line: u64, column: u64, msg: impl Into<String>) -> Self {
+        Error::Parse { path: path.as_ref().display().to_string(), line, column, msg: msg.into() }
+    }
+
     /// An [`Error::Config`].
     pub fn config(what: impl Into<String>, msg: impl Into<String>) -> Self {
         Error::Config { what: what.into(), msg: msg.into() }

@@ -9,6 +9,7 @@ pub mod loss;
 pub mod metrics;
 pub mod nn;
 pub mod optim;
+pub mod preprocess;
 pub mod tensor;
 pub mod train;
 
