@@ -89,9 +89,9 @@ pub fn gradcheck(model: &Model, loss: Loss, x: &Matrix, t: &Matrix, eps: f64) ->
     let mut worst = Vec::new();
     let mut idx = 0;
     loop {
-        let Some((len, analytic)) = net.params().nth(idx).map(|p| {
-            (p.len, (0..p.len).map(|i| be.get(&p.grad, i)).collect::<Vec<f64>>())
-        }) else {
+        let Some((len, analytic)) =
+            net.params().nth(idx).map(|p| (p.len, (0..p.len).map(|i| be.get(&p.grad, i)).collect::<Vec<f64>>()))
+        else {
             break;
         };
         let mut w = 0.0f64;

@@ -30,10 +30,7 @@ const EPS: f64 = 1e-7;
 impl Loss {
     /// Whether targets are classes (cross-entropies) rather than values.
     pub fn is_classification(self) -> bool {
-        matches!(
-            self,
-            Loss::BinaryCrossEntropy | Loss::CategoricalCrossEntropy | Loss::SparseCategoricalCrossEntropy
-        )
+        matches!(self, Loss::BinaryCrossEntropy | Loss::CategoricalCrossEntropy | Loss::SparseCategoricalCrossEntropy)
     }
 
     /// Whether the gradient with respect to the logits is the `p − t` shortcut for this output activation.
@@ -49,15 +46,16 @@ impl Loss {
     pub fn check_output(self, act: &Activation, units: usize) -> Result<(), Error> {
         let bad = |msg: String| Err(Error::config(format!("loss {self}"), msg));
         match self {
-            Loss::CategoricalCrossEntropy | Loss::SparseCategoricalCrossEntropy if *act != Activation::Softmax => bad(
-                format!("needs a softmax output layer, but the last layer is {units}:{act}; end with `N:softmax`"),
-            ),
-            Loss::CategoricalCrossEntropy | Loss::SparseCategoricalCrossEntropy if units < 2 => {
-                bad("needs at least 2 output units; for two classes with one unit use binary_crossentropy with sigmoid".into())
+            Loss::CategoricalCrossEntropy | Loss::SparseCategoricalCrossEntropy if *act != Activation::Softmax => {
+                bad(format!("needs a softmax output layer, but the last layer is {units}:{act}; end with `N:softmax`"))
             }
-            Loss::BinaryCrossEntropy if *act != Activation::Sigmoid => bad(format!(
-                "needs a sigmoid output layer, but the last layer is {units}:{act}; end with `1:sigmoid`"
-            )),
+            Loss::CategoricalCrossEntropy | Loss::SparseCategoricalCrossEntropy if units < 2 => {
+                bad("needs at least 2 output units; for two classes with one unit use binary_crossentropy with sigmoid"
+                    .into())
+            }
+            Loss::BinaryCrossEntropy if *act != Activation::Sigmoid => {
+                bad(format!("needs a sigmoid output layer, but the last layer is {units}:{act}; end with `1:sigmoid`"))
+            }
             _ => Ok(()),
         }
     }

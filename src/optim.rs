@@ -290,9 +290,8 @@ pub fn update_slice<T: Real>(rule: &UpdateRule, p: &mut [T], g: &[T], state: &mu
     let has_penalty = rule.l1 != 0.0 || rule.l2 != 0.0;
     let mut penalty = 0.0f64;
     // d/dp (λ₁|p| + λ₂p²) = λ₁·sign(p) + 2λ₂·p.
-    let grad = |i: usize, p: T| -> T {
-        if has_penalty { g[i] + l1 * p.signum0() + T::from_f32(2.0) * l2 * p } else { g[i] }
-    };
+    let grad =
+        |i: usize, p: T| -> T { if has_penalty { g[i] + l1 * p.signum0() + T::from_f32(2.0) * l2 * p } else { g[i] } };
     if has_penalty {
         for &v in p.iter() {
             penalty += (l1 * v.abs() + l2 * v * v).to_f64();
@@ -369,11 +368,7 @@ pub fn update_slice<T: Real>(rule: &UpdateRule, p: &mut [T], g: &[T], state: &mu
             let bc2_sqrt = T::from_f64((1.0 - (beta2 as f64).powi(t as i32)).sqrt());
             let step_size = T::from_f64(lr as f64 / bc1);
             let (eps, wd) = (T::from_f32(eps), T::from_f32(weight_decay));
-            let (l2wd, decay) = if decoupled {
-                (T::ZERO, T::ONE - T::from_f32(lr) * wd)
-            } else {
-                (wd, T::ONE)
-            };
+            let (l2wd, decay) = if decoupled { (T::ZERO, T::ONE - T::from_f32(lr) * wd) } else { (wd, T::ONE) };
             let (m, rest) = state.split_first_mut().expect("adam keeps m");
             let (v, rest) = rest.split_first_mut().expect("adam keeps v");
             let mut vmax = rest.first_mut();

@@ -50,10 +50,9 @@ impl Targets {
     /// The rows at `idx`, in that order.
     pub fn select(&self, idx: &[usize]) -> Self {
         match self {
-            Targets::Classes { labels, n_classes } => Targets::Classes {
-                labels: idx.iter().map(|&i| labels[i]).collect(),
-                n_classes: *n_classes,
-            },
+            Targets::Classes { labels, n_classes } => {
+                Targets::Classes { labels: idx.iter().map(|&i| labels[i]).collect(), n_classes: *n_classes }
+            }
             Targets::Values(m) => Targets::Values(m.select_rows(idx)),
         }
     }

@@ -208,7 +208,8 @@ impl fmt::Display for Activation {
 }
 
 /// The names [`Activation::from_str`] accepts, for error messages.
-pub const ACTIVATION_NAMES: &str = "linear, sigmoid, tanh, relu, leaky_relu(alpha), prelu(init), elu(alpha), softplus, softmax, maxout(pieces)";
+pub const ACTIVATION_NAMES: &str =
+    "linear, sigmoid, tanh, relu, leaky_relu(alpha), prelu(init), elu(alpha), softplus, softmax, maxout(pieces)";
 
 impl FromStr for Activation {
     type Err = Error;
@@ -231,9 +232,11 @@ impl FromStr for Activation {
         let num = |default: f32| -> Result<f32, Error> {
             match arg {
                 None | Some("") => Ok(default),
-                Some(a) => a.parse::<f32>().ok().filter(|v| v.is_finite()).ok_or_else(|| {
-                    Error::config(format!("activation '{s}'"), format!("'{a}' is not a number"))
-                }),
+                Some(a) => a
+                    .parse::<f32>()
+                    .ok()
+                    .filter(|v| v.is_finite())
+                    .ok_or_else(|| Error::config(format!("activation '{s}'"), format!("'{a}' is not a number"))),
             }
         };
         let no_arg = |act: Activation| -> Result<Activation, Error> {

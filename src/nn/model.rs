@@ -105,11 +105,8 @@ impl ModelConfig {
 
     /// Parses a comma-separated spec such as `512:relu,10:softmax` (see [`LayerConfig::parse`]).
     pub fn parse(input_dim: usize, spec: &str) -> Result<Self> {
-        let layers = spec
-            .split(',')
-            .filter(|s| !s.trim().is_empty())
-            .map(LayerConfig::parse)
-            .collect::<Result<Vec<_>>>()?;
+        let layers =
+            spec.split(',').filter(|s| !s.trim().is_empty()).map(LayerConfig::parse).collect::<Result<Vec<_>>>()?;
         let cfg = Self { input_dim, layers };
         cfg.validate()?;
         Ok(cfg)
@@ -269,7 +266,12 @@ impl Model {
             let (fi, w) = (self.config.layer_input(i), l.pre_width());
             let alpha_len = p.alpha.as_ref().map(|a| a.len());
             let want_alpha = l.activation.has_alpha().then_some(l.units);
-            if p.weight.rows != fi || p.weight.cols != w || p.weight.data.len() != fi * w || p.bias.len() != w || alpha_len != want_alpha {
+            if p.weight.rows != fi
+                || p.weight.cols != w
+                || p.weight.data.len() != fi * w
+                || p.bias.len() != w
+                || alpha_len != want_alpha
+            {
                 return Err(Error::Data(format!(
                     "layer {}: weights are {}×{} with {} biases, but the architecture needs {fi}×{w} with {w} biases",
                     i + 1,

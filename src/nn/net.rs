@@ -23,7 +23,14 @@ pub(crate) struct Param<B: Backend> {
 
 impl<B: Backend> Param<B> {
     fn new(backend: &B, host: &[f32], l1: f32, l2: f32) -> Self {
-        Self { value: backend.upload(host), grad: backend.zeros(host.len()), state: Vec::new(), len: host.len(), l1, l2 }
+        Self {
+            value: backend.upload(host),
+            grad: backend.zeros(host.len()),
+            state: Vec::new(),
+            len: host.len(),
+            l1,
+            l2,
+        }
     }
 }
 
@@ -321,7 +328,11 @@ impl<B: Backend> Net<B> {
 
     /// Predictions for every row of `x`, in batches of at most `max_rows`.
     pub fn predict(&mut self, x: &Matrix) -> Matrix {
-        assert_eq!(x.cols, self.config.input_dim, "predict: {} features for a model on {}", x.cols, self.config.input_dim);
+        assert_eq!(
+            x.cols, self.config.input_dim,
+            "predict: {} features for a model on {}",
+            x.cols, self.config.input_dim
+        );
         let out_dim = self.config.output_dim();
         let mut out = Matrix::zeros(x.rows, out_dim);
         let bs = self.max_rows;

@@ -408,8 +408,8 @@ impl<'a> Trainer<'a> {
                     None => {
                         for (r, &i) in idx.iter().enumerate() {
                             let (p, t) = (&out_host[r * out_dim..(r + 1) * out_dim], t_host.row(i as usize));
-                            st.sums[2] += p.iter().zip(t).map(|(a, b)| (a - b).abs() as f64).sum::<f64>()
-                                / out_dim as f64;
+                            st.sums[2] +=
+                                p.iter().zip(t).map(|(a, b)| (a - b).abs() as f64).sum::<f64>() / out_dim as f64;
                         }
                     }
                 }
@@ -452,7 +452,12 @@ impl<'a> Trainer<'a> {
                 }
             }
             let vstart = Instant::now();
-            let record = EpochRecord { epoch, lr: opt.lr() as f64, seconds: st.seconds + vstart.elapsed().as_secs_f64(), metrics };
+            let record = EpochRecord {
+                epoch,
+                lr: opt.lr() as f64,
+                seconds: st.seconds + vstart.elapsed().as_secs_f64(),
+                metrics,
+            };
             if let Some(tr) = st.tracker.as_mut() {
                 let es = cfg.early_stopping.as_ref().expect("tracker implies early stopping");
                 if tr.update(&record, es.min_delta)
@@ -675,8 +680,9 @@ impl<B: Backend> EvalData<B> {
                 None => {
                     for (r, &i) in idx.iter().enumerate() {
                         let p = &self.out[r * out_dim..(r + 1) * out_dim];
-                        abs += p.iter().zip(self.t_host.row(i as usize)).map(|(a, b)| (a - b).abs() as f64).sum::<f64>()
-                            / out_dim as f64;
+                        abs +=
+                            p.iter().zip(self.t_host.row(i as usize)).map(|(a, b)| (a - b).abs() as f64).sum::<f64>()
+                                / out_dim as f64;
                     }
                 }
             }

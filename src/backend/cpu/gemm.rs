@@ -47,11 +47,8 @@ pub fn matmul<T: Real>(
     // Element (i, p) of op(a) lives at i·rs + p·cs.
     let (a_cs, a_rs) = if ta { (m as isize, 1) } else { (1, k as isize) };
     let (b_cs, b_rs) = if tb { (k as isize, 1) } else { (1, n as isize) };
-    let parallelism = if threads > 1 && m * n * k >= PARALLEL_MIN_MACS {
-        Parallelism::Rayon(threads)
-    } else {
-        Parallelism::None
-    };
+    let parallelism =
+        if threads > 1 && m * n * k >= PARALLEL_MIN_MACS { Parallelism::Rayon(threads) } else { Parallelism::None };
     // SAFETY: the asserts above guarantee every (i, p), (p, j), (i, j) addressed through these
     // strides lies inside its slice, and `c` does not alias `a` or `b` (&mut vs &).
     unsafe {
@@ -81,7 +78,17 @@ pub fn matmul<T: Real>(
 
 /// The naive triple loop: the oracle the fast path is tested against.
 #[allow(clippy::too_many_arguments)]
-pub fn matmul_naive(m: usize, n: usize, k: usize, a: &[f64], ta: bool, b: &[f64], tb: bool, c: &mut [f64], accumulate: bool) {
+pub fn matmul_naive(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[f64],
+    ta: bool,
+    b: &[f64],
+    tb: bool,
+    c: &mut [f64],
+    accumulate: bool,
+) {
     for i in 0..m {
         for j in 0..n {
             let mut s = if accumulate { c[i * n + j] } else { 0.0 };
@@ -110,10 +117,11 @@ mod tests {
         for &m in &dims {
             for &n in &[0usize, 1, 10, 64, 65] {
                 for &k in &[0usize, 1, 63, 64, 65, 130] {
-                    for (ta, tb, acc) in [(false, false, false), (true, false, true), (false, true, false), (true, true, true)] {
-                        let mut r = |len: usize| -> Vec<f64> {
-                            (0..len).map(|_| StandardNormal.sample(&mut rng)).collect()
-                        };
+                    for (ta, tb, acc) in
+                        [(false, false, false), (true, false, true), (false, true, false), (true, true, true)]
+                    {
+                        let mut r =
+                            |len: usize| -> Vec<f64> { (0..len).map(|_| StandardNormal.sample(&mut rng)).collect() };
                         let (a, b, c0) = (r(m * k), r(k * n), r(m * n));
                         let af: Vec<f32> = a.iter().map(|&v| v as f32).collect();
                         let bf: Vec<f32> = b.iter().map(|&v| v as f32).collect();

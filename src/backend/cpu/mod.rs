@@ -177,11 +177,7 @@ impl<T: Real> Backend for Cpu<T> {
     type Buf = Vec<T>;
 
     fn name(&self) -> String {
-        if std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>() {
-            "cpu".into()
-        } else {
-            "cpu-f64".into()
-        }
+        if std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>() { "cpu".into() } else { "cpu-f64".into() }
     }
 
     fn zeros(&self, n: usize) -> Vec<T> {
