@@ -73,11 +73,7 @@ fn tint(colour: RGBColor, white: f64) -> RGBColor {
 /// when there is such a series. A validation series (`val_…`, `valid_…`, `validation_…`) shares
 /// the colour of its training series and is dashed. Empty series are skipped; non-finite values
 /// (a diverged loss) are left out of the line rather than stretching the axis to infinity.
-pub fn learning_curves(
-    dir: &Path,
-    epochs: &[usize],
-    series: &[(&str, &[f64])],
-) -> Result<Vec<PathBuf>> {
+pub fn learning_curves(dir: &Path, epochs: &[usize], series: &[(&str, &[f64])]) -> Result<Vec<PathBuf>> {
     init_fonts();
     for (name, values) in series {
         ensure!(
@@ -88,36 +84,19 @@ pub fn learning_curves(
             epochs.len()
         );
     }
-    let (losses, metrics): (Vec<_>, Vec<_>) = series
-        .iter()
-        .filter(|(_, values)| !values.is_empty())
-        .copied()
-        .partition(|(name, _)| name.contains("loss"));
-    let metrics_title = if metrics.iter().all(|(name, _)| name.contains("acc")) {
-        "Accuracy"
-    } else {
-        "Metrics"
-    };
+    let (losses, metrics): (Vec<_>, Vec<_>) =
+        series.iter().filter(|(_, values)| !values.is_empty()).copied().partition(|(name, _)| name.contains("loss"));
+    let metrics_title = if metrics.iter().all(|(name, _)| name.contains("acc")) { "Accuracy" } else { "Metrics" };
 
     let mut written = Vec::new();
     for (stem, title, family, legend_at) in [
         ("loss", "Loss", &losses, SeriesLabelPosition::UpperRight),
-        (
-            "accuracy",
-            metrics_title,
-            &metrics,
-            SeriesLabelPosition::LowerRight,
-        ),
+        ("accuracy", metrics_title, &metrics, SeriesLabelPosition::LowerRight),
     ] {
         if family.is_empty() {
             continue;
         }
-        let chart = CurveChart {
-            title,
-            epochs,
-            series: family,
-            legend_at,
-        };
+        let chart = CurveChart { title, epochs, series: family, legend_at };
         let png = dir.join(format!("{stem}.png"));
         chart
             .draw(BitMapBackend::new(&png, CURVE_SIZE).into_drawing_area())
@@ -152,19 +131,12 @@ fn split_series_name(name: &str) -> (&str, bool) {
 
 /// `(lo, hi)` padded by 5% so curves do not run along the frame; widened when flat.
 fn padded_range(values: impl Iterator<Item = f64>) -> (f64, f64) {
-    let (lo, hi) = values
-        .filter(|v| v.is_finite())
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
-            (lo.min(v), hi.max(v))
-        });
+    let (lo, hi) =
+        values.filter(|v| v.is_finite()).fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)));
     if lo > hi {
         return (0.0, 1.0);
     }
-    let pad = if hi > lo {
-        0.05 * (hi - lo)
-    } else {
-        0.1 * lo.abs().max(1.0)
-    };
+    let pad = if hi > lo { 0.05 * (hi - lo) } else { 0.1 * lo.abs().max(1.0) };
     (lo - pad, hi + pad)
 }
 
@@ -177,11 +149,7 @@ impl CurveChart<'_> {
         let first = self.epochs.iter().copied().min().unwrap_or(0);
         let last = self.epochs.iter().copied().max().unwrap_or(0);
         // A single epoch would give an empty axis range; centre its point instead.
-        let x_range = if first < last {
-            first..last
-        } else {
-            first.saturating_sub(1)..last + 1
-        };
+        let x_range = if first < last { first..last } else { first.saturating_sub(1)..last + 1 };
         let (y_lo, y_hi) = padded_range(self.series.iter().flat_map(|(_, v)| v.iter().copied()));
 
         let mut chart = ChartBuilder::on(&root)
@@ -208,25 +176,15 @@ impl CurveChart<'_> {
             });
             let colour = PALETTE[index % PALETTE.len()];
             let style = colour.stroke_width(2);
-            let points: Vec<(usize, f64)> = self
-                .epochs
-                .iter()
-                .copied()
-                .zip(values.iter().copied())
-                .filter(|(_, v)| v.is_finite())
-                .collect();
+            let points: Vec<(usize, f64)> =
+                self.epochs.iter().copied().zip(values.iter().copied()).filter(|(_, v)| v.is_finite()).collect();
             let annotation = if validation {
                 chart.draw_series(DashedLineSeries::new(points.clone(), 10, 6, style))?
             } else {
                 chart.draw_series(LineSeries::new(points.clone(), style))?
             };
             annotation.label(name).legend(move |(x, y)| {
-                DashedPathElement::new(
-                    vec![(x, y), (x + 30, y)],
-                    if validation { 8 } else { 30 },
-                    4,
-                    style,
-                )
+                DashedPathElement::new(vec![(x, y), (x + 30, y)], if validation { 8 } else { 30 }, 4, style)
             });
             // A line needs two points, and short runs read better with the epochs marked.
             if points.len() <= 30 {
@@ -277,14 +235,7 @@ impl Grid {
         let dx = (x_range.1 - x_range.0) / nx as f32;
         let dy = (y_range.1 - y_range.0) / ny as f32;
         (0..ny)
-            .flat_map(|j| {
-                (0..nx).map(move |i| {
-                    [
-                        x_range.0 + (i as f32 + 0.5) * dx,
-                        y_range.0 + (j as f32 + 0.5) * dy,
-                    ]
-                })
-            })
+            .flat_map(|j| (0..nx).map(move |i| [x_range.0 + (i as f32 + 0.5) * dx, y_range.0 + (j as f32 + 0.5) * dy]))
             .collect()
     }
 
@@ -296,9 +247,7 @@ impl Grid {
                 .iter()
                 .map(|p| p[k])
                 .filter(|v| v.is_finite())
-                .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), v| {
-                    (lo.min(v), hi.max(v))
-                });
+                .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)));
             if lo > hi {
                 return (-1.0, 1.0);
             }
@@ -311,12 +260,7 @@ impl Grid {
 
     fn check(&self) -> Result<()> {
         let cells = self.nx * self.ny;
-        ensure!(
-            cells > 0,
-            "the decision grid is empty ({} × {} cells)",
-            self.nx,
-            self.ny
-        );
+        ensure!(cells > 0, "the decision grid is empty ({} × {} cells)", self.nx, self.ny);
         ensure!(
             self.classes.len() == cells,
             "the decision grid has {} predicted classes but {} × {} = {cells} cells",
@@ -343,22 +287,9 @@ impl Grid {
 
 fn check_points(x: &[[f32; 2]], labels: &[usize], n_classes: usize, grid: &Grid) -> Result<()> {
     grid.check()?;
-    ensure!(
-        x.len() == labels.len(),
-        "{} points but {} labels; each point needs its class",
-        x.len(),
-        labels.len()
-    );
-    let largest = labels
-        .iter()
-        .chain(&grid.classes)
-        .copied()
-        .max()
-        .unwrap_or(0);
-    ensure!(
-        largest < n_classes.max(1),
-        "class {largest} is out of range for {n_classes} classes"
-    );
+    ensure!(x.len() == labels.len(), "{} points but {} labels; each point needs its class", x.len(), labels.len());
+    let largest = labels.iter().chain(&grid.classes).copied().max().unwrap_or(0);
+    ensure!(largest < n_classes.max(1), "class {largest} is out of range for {n_classes} classes");
     Ok(())
 }
 
@@ -383,11 +314,7 @@ where
         .x_label_area_size(30)
         .y_label_area_size(45)
         .build_cartesian_2d(x0..x1, y0..y1)?;
-    chart
-        .configure_mesh()
-        .disable_mesh()
-        .label_style((FONT, 14))
-        .draw()?;
+    chart.configure_mesh().disable_mesh().label_style((FONT, 14)).draw()?;
 
     // A softmax never puts less than 1/n on its top class, so rescale from there: an unsure cell
     // is nearly white, a certain one clearly tinted.
@@ -401,32 +328,16 @@ where
             None => 0.6,
         };
         let colour = tint(class_colour(class), 0.85 - 0.45 * strength);
-        Rectangle::new(
-            [
-                (x0 + i * dx, y0 + j * dy),
-                (x0 + (i + 1.0) * dx, y0 + (j + 1.0) * dy),
-            ],
-            colour.filled(),
-        )
+        Rectangle::new([(x0 + i * dx, y0 + j * dy), (x0 + (i + 1.0) * dx, y0 + (j + 1.0) * dy)], colour.filled())
     }))?;
 
     // Points small enough not to hide the regions on a small GIF or under thousands of points.
     let (width, height) = root.dim_in_pixel();
-    let radius = if x.len() > 2000 {
-        2
-    } else {
-        (width.min(height) / 160).clamp(2, 4)
-    };
-    chart.draw_series(
-        x.iter()
-            .zip(labels)
-            .map(|(p, &c)| Circle::new((p[0], p[1]), radius, class_colour(c).filled())),
-    )?;
+    let radius = if x.len() > 2000 { 2 } else { (width.min(height) / 160).clamp(2, 4) };
+    chart
+        .draw_series(x.iter().zip(labels).map(|(p, &c)| Circle::new((p[0], p[1]), radius, class_colour(c).filled())))?;
     // A dark rim keeps a point visible on its own class's tint.
-    chart.draw_series(
-        x.iter()
-            .map(|p| Circle::new((p[0], p[1]), radius, BLACK.mix(0.6).stroke_width(1))),
-    )?;
+    chart.draw_series(x.iter().map(|p| Circle::new((p[0], p[1]), radius, BLACK.mix(0.6).stroke_width(1))))?;
     Ok(())
 }
 
@@ -466,11 +377,7 @@ impl DecisionGif {
         );
         let backend = BitMapBackend::gif(path, (width, height), frame_delay_ms)
             .with_context(|| format!("cannot create the animation {}", path.display()))?;
-        Ok(Self {
-            root: backend.into_drawing_area(),
-            path: path.to_path_buf(),
-            frames: 0,
-        })
+        Ok(Self { root: backend.into_drawing_area(), path: path.to_path_buf(), frames: 0 })
     }
 
     /// Draws one frame, exactly as [`decision_boundary`] would, and appends it to the file.
@@ -487,11 +394,7 @@ impl DecisionGif {
         draw_decision(&self.root, x, labels, n_classes, grid, title)
             .and_then(|()| Ok(self.root.present()?))
             .with_context(|| {
-                format!(
-                    "cannot write frame {} of the animation {}",
-                    self.frames + 1,
-                    self.path.display()
-                )
+                format!("cannot write frame {} of the animation {}", self.frames + 1, self.path.display())
             })?;
         self.frames += 1;
         Ok(())
@@ -539,16 +442,9 @@ pub fn confusion_matrix(path: &Path, counts: &[Vec<usize>], class_names: &[Strin
     init_fonts();
     let n = counts.len();
     ensure!(n > 0, "the confusion matrix has no classes");
-    ensure!(
-        class_names.len() == n,
-        "the confusion matrix has {n} rows but {} class names",
-        class_names.len()
-    );
+    ensure!(class_names.len() == n, "the confusion matrix has {n} rows but {} class names", class_names.len());
     if let Some((row, r)) = counts.iter().enumerate().find(|(_, r)| r.len() != n) {
-        bail!(
-            "row {row} of the confusion matrix has {} columns; a {n}-class matrix needs {n}",
-            r.len()
-        );
+        bail!("row {row} of the confusion matrix has {} columns; a {n}-class matrix needs {n}", r.len());
     }
     let layout = MatrixLayout::new(n, class_names);
     let root = BitMapBackend::new(path, layout.size).into_drawing_area();
@@ -578,17 +474,9 @@ impl MatrixLayout {
         let cell = (600 / n as i32).clamp(12, 120);
         let label_font = (f64::from(cell) * 0.45).clamp(9.0, 18.0);
         let count_font = (f64::from(cell) * 0.32).clamp(8.0, 22.0);
-        let widest = class_names
-            .iter()
-            .map(|name| text_width(name, label_font))
-            .max()
-            .unwrap_or(0);
+        let widest = class_names.iter().map(|name| text_width(name, label_font)).max().unwrap_or(0);
         let vertical_x_labels = widest > cell - 4;
-        let x_labels_height = if vertical_x_labels {
-            widest + 10
-        } else {
-            label_font as i32 + 10
-        };
+        let x_labels_height = if vertical_x_labels { widest + 10 } else { label_font as i32 + 10 };
         let (title_h, axis_title, pad) = (45, 34, 15);
         let left = pad + axis_title + widest + 10;
         let top = title_h;
@@ -630,12 +518,7 @@ where
     let (ox, oy) = layout.origin;
     let cell = layout.cell;
     let side = cell * n;
-    let centred = |size: f64| {
-        (FONT, size)
-            .into_font()
-            .color(&BLACK)
-            .pos(Pos::new(HPos::Center, VPos::Center))
-    };
+    let centred = |size: f64| (FONT, size).into_font().color(&BLACK).pos(Pos::new(HPos::Center, VPos::Center));
     root.fill(&WHITE)?;
     root.draw_text(
         "Confusion matrix (colour: share of the true class)",
@@ -647,16 +530,9 @@ where
     for (t, row) in counts.iter().enumerate() {
         let total: usize = row.iter().sum();
         for (p, &count) in row.iter().enumerate() {
-            let share = if total > 0 {
-                count as f64 / total as f64
-            } else {
-                0.0
-            };
+            let share = if total > 0 { count as f64 / total as f64 } else { 0.0 };
             let (x, y) = (ox + p as i32 * cell, oy + t as i32 * cell);
-            root.draw(&Rectangle::new(
-                [(x, y), (x + cell, y + cell)],
-                blues(share).filled(),
-            ))?;
+            root.draw(&Rectangle::new([(x, y), (x + cell, y + cell)], blues(share).filled()))?;
             if show_counts {
                 let ink = if share > 0.5 { WHITE } else { BLACK };
                 root.draw_text(
@@ -667,18 +543,13 @@ where
             }
         }
     }
-    root.draw(&Rectangle::new(
-        [(ox, oy), (ox + side, oy + side)],
-        BLACK.mix(0.6).stroke_width(1),
-    ))?;
+    root.draw(&Rectangle::new([(ox, oy), (ox + side, oy + side)], BLACK.mix(0.6).stroke_width(1)))?;
 
     // Class names: true classes down the left, predicted classes along the bottom.
     let label = centred(layout.label_font);
     let right_aligned = label.pos(Pos::new(HPos::Right, VPos::Center));
     let x_label = if layout.vertical_x_labels {
-        label
-            .transform(FontTransform::Rotate270)
-            .pos(Pos::new(HPos::Right, VPos::Center))
+        label.transform(FontTransform::Rotate270).pos(Pos::new(HPos::Right, VPos::Center))
     } else {
         label.pos(Pos::new(HPos::Center, VPos::Top))
     };
@@ -688,11 +559,7 @@ where
         root.draw_text(name, &x_label, (ox + mid, oy + side + 6))?;
     }
 
-    root.draw_text(
-        "predicted",
-        &centred(18.0),
-        (ox + side / 2, oy + side + layout.x_labels_height + 14),
-    )?;
+    root.draw_text("predicted", &centred(18.0), (ox + side / 2, oy + side + layout.x_labels_height + 14))?;
     root.draw_text(
         "true",
         &centred(18.0).transform(FontTransform::Rotate270),
@@ -738,10 +605,7 @@ mod tests {
 
     /// The trimmed contents of every `<text>` element of an SVG.
     fn svg_texts(svg: &str) -> Vec<&str> {
-        svg.split("<text")
-            .skip(1)
-            .filter_map(|t| Some(t.split_once('>')?.1.split_once("</text>")?.0.trim()))
-            .collect()
+        svg.split("<text").skip(1).filter_map(|t| Some(t.split_once('>')?.1.split_once("</text>")?.0.trim())).collect()
     }
 
     /// Decodes a PNG into (width, height, RGB pixels).
@@ -752,15 +616,8 @@ mod tests {
         let info = reader.next_frame(&mut buf).unwrap();
         assert_eq!(info.bit_depth, png::BitDepth::Eight);
         let samples = info.color_type.samples();
-        assert!(
-            samples >= 3,
-            "expected a colour PNG, got {:?}",
-            info.color_type
-        );
-        let pixels = buf[..info.buffer_size()]
-            .chunks_exact(samples)
-            .map(|p| [p[0], p[1], p[2]])
-            .collect();
+        assert!(samples >= 3, "expected a colour PNG, got {:?}", info.color_type);
+        let pixels = buf[..info.buffer_size()].chunks_exact(samples).map(|p| [p[0], p[1], p[2]]).collect();
         (info.width, info.height, pixels)
     }
 
@@ -799,12 +656,7 @@ mod tests {
             nx,
             ny,
             classes: points.iter().map(|p| usize::from(score(p) > 0.0)).collect(),
-            confidence: Some(
-                points
-                    .iter()
-                    .map(|p| 1.0 / (1.0 + (-score(p).abs() * 2.0).exp()))
-                    .collect(),
-            ),
+            confidence: Some(points.iter().map(|p| 1.0 / (1.0 + (-score(p).abs() * 2.0).exp())).collect()),
         }
     }
 
@@ -833,22 +685,11 @@ mod tests {
         let val_loss: Vec<f64> = loss.iter().map(|l| l * 1.2 + 0.05).collect();
         let acc: Vec<f64> = loss.iter().map(|l| 1.0 - 0.5 * l).collect();
         let val_acc: Vec<f64> = acc.iter().map(|a| a - 0.03).collect();
-        let series: [(&str, &[f64]); 5] = [
-            ("loss", &loss),
-            ("val_loss", &val_loss),
-            ("accuracy", &acc),
-            ("val_accuracy", &val_acc),
-            ("mse", &[]),
-        ];
+        let series: [(&str, &[f64]); 5] =
+            [("loss", &loss), ("val_loss", &val_loss), ("accuracy", &acc), ("val_accuracy", &val_acc), ("mse", &[])];
         let written = learning_curves(&dir, &epochs, &series).unwrap();
-        let names: Vec<_> = written
-            .iter()
-            .map(|p| p.file_name().unwrap().to_str().unwrap())
-            .collect();
-        assert_eq!(
-            names,
-            ["loss.png", "loss.svg", "accuracy.png", "accuracy.svg"]
-        );
+        let names: Vec<_> = written.iter().map(|p| p.file_name().unwrap().to_str().unwrap()).collect();
+        assert_eq!(names, ["loss.png", "loss.svg", "accuracy.png", "accuracy.svg"]);
 
         for stem in ["loss", "accuracy"] {
             let (w, h, pixels) = decode_png(&dir.join(format!("{stem}.png")));
@@ -856,24 +697,15 @@ mod tests {
             assert!(distinct(&pixels) > 20, "{stem}.png has too few colours");
             assert!(non_white(&pixels) > 2000, "{stem}.png is nearly blank");
             // Train and validation share the first palette colour.
-            assert!(
-                pixels.contains(&rgb(PALETTE[0])),
-                "{stem}.png lacks the curve colour"
-            );
+            assert!(pixels.contains(&rgb(PALETTE[0])), "{stem}.png lacks the curve colour");
 
             let svg = fs::read_to_string(dir.join(format!("{stem}.svg"))).unwrap();
-            assert!(
-                svg.trim_start().starts_with("<svg"),
-                "{stem}.svg: {svg:.80}"
-            );
+            assert!(svg.trim_start().starts_with("<svg"), "{stem}.svg: {svg:.80}");
             assert!(svg.trim_end().ends_with("</svg>"));
             assert!(svg.contains("<polyline") || svg.contains("<path"));
             let texts = svg_texts(&svg);
             for label in [stem, &format!("val_{stem}"), "epoch", "value"] {
-                assert!(
-                    texts.contains(&label),
-                    "{stem}.svg lacks {label}: {texts:?}"
-                );
+                assert!(texts.contains(&label), "{stem}.svg lacks {label}: {texts:?}");
             }
         }
     }
@@ -881,8 +713,7 @@ mod tests {
     #[test]
     fn learning_curves_handle_one_epoch_and_loss_only() {
         let dir = TempDir::new("curves-one");
-        let written =
-            learning_curves(&dir, &[1], &[("loss", &[0.7]), ("val_loss", &[0.8])]).unwrap();
+        let written = learning_curves(&dir, &[1], &[("loss", &[0.7]), ("val_loss", &[0.8])]).unwrap();
         assert_eq!(written.len(), 2);
         let (_, _, pixels) = decode_png(&written[0]);
         // The lone epoch is drawn as a marker, not lost as a zero-length line.
@@ -909,10 +740,7 @@ mod tests {
         // The regions cover most of the plot, so most pixels are tinted.
         assert!(non_white(&pixels) > pixels.len() / 2);
         for class in 0..2 {
-            assert!(
-                pixels.contains(&rgb(class_colour(class))),
-                "no point of class {class}"
-            );
+            assert!(pixels.contains(&rgb(class_colour(class))), "no point of class {class}");
         }
     }
 
@@ -925,8 +753,7 @@ mod tests {
         let shifts = [-2.0, -1.0, 0.0, 1.0];
         for (epoch, shift) in shifts.iter().enumerate() {
             let grid = linear_grid(&x, 40, 40, *shift);
-            gif.add_frame(&x, &labels, 2, &grid, &format!("epoch {epoch}"))
-                .unwrap();
+            gif.add_frame(&x, &labels, 2, &grid, &format!("epoch {epoch}")).unwrap();
         }
         gif.finish().unwrap();
 
@@ -944,21 +771,14 @@ mod tests {
             assert_ne!(pair[0], pair[1], "consecutive frames are identical");
         }
         let colours: HashSet<_> = frames[0].chunks_exact(4).collect();
-        assert!(
-            colours.len() > 8,
-            "first frame has {} colours",
-            colours.len()
-        );
+        assert!(colours.len() > 8, "first frame has {} colours", colours.len());
     }
 
     #[test]
     fn empty_gif_is_an_error_and_leaves_no_file() {
         let dir = TempDir::new("gif-empty");
         let path = dir.join("empty.gif");
-        let err = DecisionGif::create(&path, 64, 64, 100)
-            .unwrap()
-            .finish()
-            .unwrap_err();
+        let err = DecisionGif::create(&path, 64, 64, 100).unwrap().finish().unwrap_err();
         assert!(format!("{err:#}").contains("no frames"));
         assert!(!path.exists());
     }
@@ -967,19 +787,8 @@ mod tests {
     fn confusion_matrix_for_ten_classes() {
         let dir = TempDir::new("confusion");
         let n = 10;
-        let counts: Vec<Vec<usize>> = (0..n)
-            .map(|t| {
-                (0..n)
-                    .map(|p| {
-                        if t == p {
-                            900 + 7 * t
-                        } else {
-                            (t * 3 + p) % 11
-                        }
-                    })
-                    .collect()
-            })
-            .collect();
+        let counts: Vec<Vec<usize>> =
+            (0..n).map(|t| (0..n).map(|p| if t == p { 900 + 7 * t } else { (t * 3 + p) % 11 }).collect()).collect();
         let names: Vec<String> = (0..n).map(|k| k.to_string()).collect();
         let path = dir.join("confusion.png");
         confusion_matrix(&path, &counts, &names).unwrap();
@@ -995,11 +804,7 @@ mod tests {
                 let x = layout.origin.0 + p as i32 * layout.cell + 3;
                 let y = layout.origin.1 + t as i32 * layout.cell + 3;
                 let expected = rgb(blues(count as f64 / total as f64));
-                assert_eq!(
-                    pixels[(y as u32 * w + x as u32) as usize],
-                    expected,
-                    "cell {t},{p}"
-                );
+                assert_eq!(pixels[(y as u32 * w + x as u32) as usize], expected, "cell {t},{p}");
             }
         }
         assert!(non_white(&pixels) > (layout.cell * layout.cell) as usize * n * n / 2);
@@ -1009,13 +814,8 @@ mod tests {
     fn confusion_matrix_with_many_long_names_skips_counts() {
         let dir = TempDir::new("confusion-many");
         let n = 40;
-        let counts: Vec<Vec<usize>> = (0..n)
-            .map(|t| {
-                (0..n)
-                    .map(|p| usize::from(t == p) * 50 + (t + p) % 3)
-                    .collect()
-            })
-            .collect();
+        let counts: Vec<Vec<usize>> =
+            (0..n).map(|t| (0..n).map(|p| usize::from(t == p) * 50 + (t + p) % 3).collect()).collect();
         let names: Vec<String> = (0..n).map(|k| format!("class-{k}")).collect();
         let path = dir.join("confusion.png");
         confusion_matrix(&path, &counts, &names).unwrap();
@@ -1044,18 +844,12 @@ mod tests {
         let errors = [
             learning_curves(&missing, &[1, 2], &[("loss", &[1.0, 0.5])]).unwrap_err(),
             decision_boundary(&missing.join("b.png"), &x, &labels, 2, &grid, "t").unwrap_err(),
-            DecisionGif::create(&missing.join("b.gif"), 64, 64, 100)
-                .err()
-                .unwrap(),
-            confusion_matrix(&missing.join("c.png"), &[vec![1, 0], vec![0, 1]], &names)
-                .unwrap_err(),
+            DecisionGif::create(&missing.join("b.gif"), 64, 64, 100).err().unwrap(),
+            confusion_matrix(&missing.join("c.png"), &[vec![1, 0], vec![0, 1]], &names).unwrap_err(),
         ];
         for err in errors {
             let message = format!("{err:#}");
-            assert!(
-                message.contains(&missing.display().to_string()),
-                "error does not name the path: {message}"
-            );
+            assert!(message.contains(&missing.display().to_string()), "error does not name the path: {message}");
         }
     }
 }
