@@ -5,7 +5,7 @@
 //! batch 1000, 10 epochs (≥ 97.5%). Data: `$MLP_DATA_DIR` or `../shared/data/mnist`.
 
 use mlp::data::idx::{MnistSplit, load_mnist};
-use mlp::train::{Callback, Control, Event, FitConfig, Trainer};
+use mlp::train::{Callback, Control, EarlyStopping, Event, FitConfig, Trainer};
 use mlp::{Loss, ModelConfig, OptimizerConfig};
 use std::path::PathBuf;
 
@@ -51,6 +51,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         batch_size: batch,
         validation_split: 0.2,
         seed,
+        early_stopping: std::env::var("MLP_ES").ok().map(|_| EarlyStopping { patience: 10, ..Default::default() }),
         ..Default::default()
     };
     let mut printer = PrintEpochs;

@@ -78,6 +78,26 @@ impl<T> SendPtr<T> {
     }
 }
 
+/// Runs the optimizer update compiled for AVX-512 when the processor has it: the generic
+/// `update_slice` is inlined here, so the same source vectorizes 16 lanes wide instead of the
+/// baseline's 4.
+fn update_dispatch<T: Real>(rule: &UpdateRule, p: &mut [T], g: &[T], state: &mut [&mut [T]]) -> f64 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("fma") {
+            // SAFETY: the features this function is compiled for were just detected.
+            return unsafe { update_avx512(rule, p, g, state) };
+        }
+    }
+    update_slice(rule, p, g, state)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512vl,avx512dq,avx512bw,fma,avx2")]
+unsafe fn update_avx512<T: Real>(rule: &UpdateRule, p: &mut [T], g: &[T], state: &mut [&mut [T]]) -> f64 {
+    update_slice(rule, p, g, state)
+}
+
 fn row_forward<T: Real>(act: &Activation, z: &mut [T], bias: &[T], alpha: Option<&[T]>, a: &mut [T]) {
     for (zj, &bj) in z.iter_mut().zip(bias) {
         *zj += bj;
@@ -372,7 +392,7 @@ impl<T: Real> Backend for Cpu<T> {
             for (s, buf) in st.iter_mut().zip(state.iter_mut()) {
                 *s = &mut buf[..n];
             }
-            return update_slice(rule, &mut param[..n], &grad[..n], &mut st[..n_states]);
+            return update_dispatch(rule, &mut param[..n], &grad[..n], &mut st[..n_states]);
         }
         let p = SendPtr(param.as_mut_ptr());
         let mut sp = [SendPtr(std::ptr::null_mut()); 3];
@@ -394,7 +414,7 @@ impl<T: Real> Backend for Cpu<T> {
                 for (s, ptr) in st.iter_mut().zip(&sp[..n_states]) {
                     *s = std::slice::from_raw_parts_mut(ptr.get().add(lo), len);
                 }
-                update_slice(rule, pc, &g[lo..lo + len], &mut st[..n_states])
+                update_dispatch(rule, pc, &g[lo..lo + len], &mut st[..n_states])
             }
         };
         let chunks = n.div_ceil(CHUNK_ELEMS);
