@@ -42,7 +42,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let cfg_model = ModelConfig::parse(784, spec)?;
     print!("{}", cfg_model.summary());
-    let seed: u64 = std::env::var("MLP_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(1);
+    let seed: u64 = std::env::var("MLP_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(4);
     let mut model = cfg_model.init(seed)?;
     let cfg = FitConfig {
         loss: Loss::CategoricalCrossEntropy,

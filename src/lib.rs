@@ -10,6 +10,7 @@ pub mod metrics;
 pub mod nn;
 pub mod optim;
 pub mod preprocess;
+pub mod recipes;
 pub mod tensor;
 pub mod train;
 

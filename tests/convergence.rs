@@ -87,3 +87,22 @@ fn housing_line_recovers_the_slope() {
     let slope = model.params[0].weight.data[0] as f64 * sy / sx;
     assert!((slope - 1837.5).abs() / 1837.5 < 0.05, "slope {slope}");
 }
+
+#[test]
+fn spirals_reach_99_percent_for_8_of_10_seeds() {
+    use mlp::recipes::Spirals;
+    use mlp::train::{StopReason, Trainer};
+    let mut hits = Vec::new();
+    for seed in 0..10 {
+        let (train, _test) = synth::spirals(1000, 1.2, 0.03, seed).split(0.2, seed, true);
+        let Spirals { model, fit, mut stopper } = Spirals::new(seed);
+        let mut model = model.init(seed).unwrap();
+        let h = Trainer::new(&fit).callback(&mut stopper).fit(&mut model, &train).unwrap();
+        let acc = model.evaluate(&train, fit.loss).unwrap().metrics["accuracy"];
+        // The plateau stopper must be what ended training, not the epoch limit.
+        if acc >= 0.99 && matches!(h.stop, StopReason::Callback { .. }) {
+            hits.push(seed);
+        }
+    }
+    assert!(hits.len() >= 8, "only seeds {hits:?} reached 99% training accuracy");
+}

@@ -52,7 +52,14 @@ fn config(name: &str, h: &Value) -> OptimizerConfig {
         }
         "adamw" => {
             let (beta1, beta2) = betas(h);
-            OptimizerConfig::AdamW { lr, beta1, beta2, eps: f(h, "eps", 1e-8), amsgrad: false, weight_decay: f(h, "weight_decay", 0.0) }
+            OptimizerConfig::AdamW {
+                lr,
+                beta1,
+                beta2,
+                eps: f(h, "eps", 1e-8),
+                amsgrad: false,
+                weight_decay: f(h, "weight_decay", 0.0),
+            }
         }
         other => panic!("no mapping for fixture case {other}"),
     }
