@@ -274,28 +274,27 @@ impl<'a> Trainer<'a> {
             return Err(Error::Data("the training data has no rows".into()));
         }
 
-        // Hold out the validation rows (with their sample weights) before anything is uploaded.
-        let split;
-        let (train, valid, weights) = match (self.valid, cfg.validation_split > 0.0) {
-            (Some(v), _) => (train.clone(), Some(v.clone()), self.sample_weights.map(<[f32]>::to_vec)),
-            (None, true) => {
-                split = split_indices(train, cfg.validation_split, cfg.seed);
-                let w = self.sample_weights.map(|w| split.0.iter().map(|&i| w[i]).collect::<Vec<f32>>());
-                (train.select(&split.0), Some(train.select(&split.1)), w)
-            }
-            (None, false) => (train.clone(), None, self.sample_weights.map(<[f32]>::to_vec)),
-        };
-        if train.is_empty() {
-            return Err(Error::Data("no training rows are left after the validation split".into()));
-        }
-        if let Some(w) = &weights
+        // The features go to the device once; the validation split is a list of row indices into
+        // them, so that no copy of the data is made on the host.
+        if let Some(w) = self.sample_weights
             && w.len() != train.len()
         {
             return Err(Error::Data(format!("{} sample weights for {} rows", w.len(), train.len())));
         }
-        let row_weights = combine_weights(&train.y, weights, cfg.class_weights.as_deref())?;
+        let (train_idx, valid_idx): (Vec<u32>, Vec<u32>) = match (self.valid, cfg.validation_split > 0.0) {
+            (None, true) => {
+                let (t, v) = split_indices(train, cfg.validation_split, cfg.seed);
+                (t.into_iter().map(|i| i as u32).collect(), v.into_iter().map(|i| i as u32).collect())
+            }
+            _ => ((0..train.len() as u32).collect(), Vec::new()),
+        };
+        if train_idx.is_empty() {
+            return Err(Error::Data("no training rows are left after the validation split".into()));
+        }
+        let row_weights =
+            combine_weights(&train.y, self.sample_weights.map(<[f32]>::to_vec), cfg.class_weights.as_deref())?;
 
-        let n = train.len();
+        let n = train_idx.len();
         let bs = cfg.batch_size.min(n);
         let batches = n.div_ceil(bs);
         let t_host = target_matrix(&train.y, out_dim)?;
@@ -304,9 +303,11 @@ impl<'a> Trainer<'a> {
         let w_dev = row_weights.as_ref().map(|w| be.upload(w));
         let mut t_batch = be.zeros(bs * out_dim);
         let mut w_batch = row_weights.as_ref().map(|_| be.zeros(bs));
-        let mut valid_dev = match &valid {
+        let mut valid_dev = match self.valid {
             Some(v) if !v.is_empty() => Some(EvalData::upload(be, v, out_dim)?),
-            _ => None,
+            Some(_) => None,
+            None if valid_idx.is_empty() => None,
+            None => Some(EvalData::shared(&train.y, &t_host, valid_idx)),
         };
 
         let mut net = Net::new(be, model, bs.max(valid_dev.as_ref().map_or(0, |_| bs)));
@@ -347,7 +348,7 @@ impl<'a> Trainer<'a> {
             Targets::Values(_) => None,
         };
         let mut out_host = vec![0.0f32; bs * out_dim];
-        let mut perm: Vec<u32> = (0..n as u32).collect();
+        let mut perm: Vec<u32> = train_idx.clone();
 
         emit(
             &mut self.callbacks,
@@ -356,14 +357,14 @@ impl<'a> Trainer<'a> {
                 first_epoch: st.epoch,
                 batches,
                 samples: n,
-                valid_samples: valid_dev.as_ref().map_or(0, |v| v.rows),
+                valid_samples: valid_dev.as_ref().map_or(0, |v| v.idx.len()),
             },
         );
         let mut stop: Option<StopReason> = None;
         while st.epoch <= cfg.epochs && stop.is_none() {
             let epoch = st.epoch;
             let started = Instant::now();
-            epoch_permutation(&mut perm, cfg.shuffle, cfg.seed, epoch);
+            epoch_permutation(&mut perm, &train_idx, cfg.shuffle, cfg.seed, epoch);
             if st.batch == 0 {
                 net.save_to(&mut epoch_start);
                 if emit(&mut self.callbacks, &Event::EpochBegin { epoch }).is_some() {
@@ -446,7 +447,7 @@ impl<'a> Trainer<'a> {
                 None => metrics.insert("mae".to_string(), st.sums[2] / st.sums[3]),
             };
             if let Some(v) = valid_dev.as_mut() {
-                let e = v.evaluate(&mut net, cfg.loss);
+                let e = v.evaluate(&mut net, cfg.loss, &x_dev, &t_dev);
                 for (k, val) in e {
                     metrics.insert(format!("val_{k}"), val);
                 }
@@ -572,10 +573,8 @@ fn correct(out: &[f32], cols: usize, idx: &[u32], labels: &[usize]) -> usize {
 
 /// Fills `perm` with the row order of `epoch`: drawn from `(seed, epoch)` alone, so that any
 /// epoch's order can be reproduced without replaying the ones before it.
-fn epoch_permutation(perm: &mut [u32], shuffle: bool, seed: u64, epoch: usize) {
-    for (i, p) in perm.iter_mut().enumerate() {
-        *p = i as u32;
-    }
+fn epoch_permutation(perm: &mut [u32], rows: &[u32], shuffle: bool, seed: u64, epoch: usize) {
+    perm.copy_from_slice(rows);
     if shuffle {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         rng.set_stream(epoch as u64);
@@ -625,55 +624,57 @@ fn combine_weights(y: &Targets, sample: Option<Vec<f32>>, class: Option<&[f32]>)
     Ok(Some(w))
 }
 
-/// Validation or test data on the device, evaluated in batches with the training net's buffers.
+/// Validation or test rows, evaluated in batches with the training net's buffers: either data of
+/// its own on the device, or row indices into the training upload (a validation split).
 struct EvalData<B: Backend> {
-    x: B::Buf,
-    t: B::Buf,
+    /// Own features and targets, when not a split of the training data.
+    own: Option<(B::Buf, B::Buf)>,
+    /// Host targets and labels, indexed by row like the device data.
     t_host: Matrix,
     labels: Option<Vec<usize>>,
-    rows: usize,
-    cols: usize,
+    /// The rows evaluated.
     idx: Vec<u32>,
-    t_batch: B::Buf,
+    /// Allocated at the first evaluation, for the net's batch size.
+    t_batch: Option<B::Buf>,
     out: Vec<f32>,
 }
 
 impl<B: Backend> EvalData<B> {
     fn upload(be: &B, d: &Dataset, out_dim: usize) -> Result<Self> {
         let t_host = target_matrix(&d.y, out_dim)?;
-        Ok(Self {
-            x: be.upload(&d.x.data),
-            t: be.upload(&t_host.data),
-            labels: match &d.y {
-                Targets::Classes { labels, .. } => Some(labels.clone()),
-                Targets::Values(_) => None,
-            },
-            t_host,
-            rows: d.len(),
-            cols: d.x.cols,
-            idx: (0..d.len() as u32).collect(),
-            t_batch: be.zeros(0),
-            out: Vec::new(),
-        })
+        let own = Some((be.upload(&d.x.data), be.upload(&t_host.data)));
+        Ok(Self { own, ..Self::shared(&d.y, &t_host, (0..d.len() as u32).collect()) })
     }
 
-    /// `loss` (with the weight penalty) and `accuracy` or `mae` over all rows.
-    fn evaluate(&mut self, net: &mut Net<B>, loss: Loss) -> Vec<(String, f64)> {
+    fn shared(y: &Targets, t_host: &Matrix, idx: Vec<u32>) -> Self {
+        let labels = match y {
+            Targets::Classes { labels, .. } => Some(labels.clone()),
+            Targets::Values(_) => None,
+        };
+        // Validation on classes needs only the labels; values need the targets for the error.
+        let t_host = if labels.is_some() { Matrix::default() } else { t_host.clone() };
+        Self { own: None, t_host, labels, idx, t_batch: None, out: Vec::new() }
+    }
+    /// `loss` (with the weight penalty) and `accuracy` or `mae` over all rows; `x` and `t` are the
+    /// training upload, used when the rows are a split of it.
+    fn evaluate(&mut self, net: &mut Net<B>, loss: Loss, x: &B::Buf, t: &B::Buf) -> Vec<(String, f64)> {
         let be = net.backend().clone();
         let bs = net.max_rows();
+        let cols = net.config().input_dim;
         let out_dim = net.config().output_dim();
-        if self.out.len() < bs * out_dim {
+        if self.out.len() < bs * out_dim || self.t_batch.is_none() {
             self.out = vec![0.0; bs * out_dim];
-            self.t_batch = be.zeros(bs * out_dim);
+            self.t_batch = Some(be.zeros(bs * out_dim));
         }
+        let t_batch = self.t_batch.as_mut().expect("allocated above");
+        let (x, t) = self.own.as_ref().map_or((x, t), |(x, t)| (x, t));
         let (mut loss_sum, mut hits, mut abs) = (0.0, 0usize, 0.0);
-        for start in (0..self.rows).step_by(bs) {
-            let idx = &self.idx[start..(start + bs).min(self.rows)];
+        for idx in self.idx.chunks(bs) {
             let rows = idx.len();
-            be.gather_rows(&self.x, self.cols, idx, net.input_mut());
-            be.gather_rows(&self.t, out_dim, idx, &mut self.t_batch);
+            be.gather_rows(x, cols, idx, net.input_mut());
+            be.gather_rows(t, out_dim, idx, t_batch);
             net.forward(rows);
-            loss_sum += net.loss(loss, rows, &self.t_batch, None, None);
+            loss_sum += net.loss(loss, rows, t_batch, None, None);
             be.read(net.output(), &mut self.out[..rows * out_dim]);
             match &self.labels {
                 Some(l) => hits += correct(&self.out[..rows * out_dim], out_dim, idx, l),
@@ -687,7 +688,7 @@ impl<B: Backend> EvalData<B> {
                 }
             }
         }
-        let n = self.rows.max(1) as f64;
+        let n = self.idx.len().max(1) as f64;
         let mut v = vec![("loss".to_string(), loss_sum / n + net.penalty())];
         match self.labels {
             Some(_) => v.push(("accuracy".to_string(), hits as f64 / n)),
@@ -728,7 +729,8 @@ pub fn evaluate_on<B: Backend>(be: &B, model: &Model, data: &Dataset, loss: Loss
     let t = target_matrix(&data.y, out_dim)?;
     let p = net.predict(&data.x);
     let mut ev = EvalData::upload(be, data, out_dim)?;
-    let mut metrics: BTreeMap<String, f64> = ev.evaluate(&mut net, loss).into_iter().collect();
+    let (x, t_dev) = ev.own.take().expect("uploaded above");
+    let mut metrics: BTreeMap<String, f64> = ev.evaluate(&mut net, loss, &x, &t_dev).into_iter().collect();
     let mut confusion = None;
     match &data.y {
         Targets::Classes { labels, n_classes } => {
