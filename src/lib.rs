@@ -8,6 +8,7 @@ pub mod gradcheck;
 pub mod loss;
 pub mod metrics;
 pub mod nn;
+pub mod onnx;
 pub mod optim;
 pub mod preprocess;
 pub mod recipes;
