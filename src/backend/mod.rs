@@ -66,6 +66,7 @@ pub trait Backend: Clone + Send + Sync + 'static {
     ///
     /// `z` is `(rows, width)` with `width = act.pre_width(units)`; `a` is `(rows, units)`;
     /// `alpha` holds PReLU's per-unit slopes.
+    #[allow(clippy::too_many_arguments)]
     fn bias_act_forward(
         &self,
         act: &Activation,

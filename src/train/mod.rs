@@ -180,6 +180,9 @@ pub struct Checkpoint {
     pub state: LoopState,
 }
 
+/// Where checkpoints go: typically a closure writing them to a file.
+pub type CheckpointSink = dyn FnMut(&Checkpoint) -> Result<()> + Send;
+
 /// A training run's inputs beyond the configuration: validation data, weights, callbacks,
 /// interruption and checkpoints.
 pub struct Trainer<'a> {
@@ -189,7 +192,7 @@ pub struct Trainer<'a> {
     callbacks: Vec<&'a mut (dyn Callback + Send)>,
     interrupt: Option<&'a AtomicBool>,
     checkpoint_every: usize,
-    on_checkpoint: Option<&'a mut (dyn FnMut(&Checkpoint) -> Result<()> + Send)>,
+    on_checkpoint: Option<&'a mut CheckpointSink>,
     resume: Option<Checkpoint>,
 }
 
@@ -233,7 +236,7 @@ impl<'a> Trainer<'a> {
     }
 
     /// Calls `sink` with a checkpoint every `every` epochs (0: never) and when interrupted.
-    pub fn checkpoints(mut self, every: usize, sink: &'a mut (dyn FnMut(&Checkpoint) -> Result<()> + Send)) -> Self {
+    pub fn checkpoints(mut self, every: usize, sink: &'a mut CheckpointSink) -> Self {
         self.checkpoint_every = every;
         self.on_checkpoint = Some(sink);
         self
@@ -485,7 +488,7 @@ impl<'a> Trainer<'a> {
             st.batch = 0;
             st.sums = [0.0; 4];
             st.seconds = 0.0;
-            let due = self.checkpoint_every > 0 && epoch % self.checkpoint_every == 0;
+            let due = self.checkpoint_every > 0 && epoch.is_multiple_of(self.checkpoint_every);
             if due || matches!(stop, Some(StopReason::Interrupted { .. })) {
                 self.checkpoint(&net, best.as_deref(), &st)?;
             }
