@@ -48,3 +48,18 @@ fn same_seed_same_bits_for_one_or_two_threads() {
         assert_eq!(diff, 0, "{}: {diff} of {} weights differ between 1 and 2 threads", opt.name(), one.len());
     }
 }
+
+#[test]
+fn predictor_matches_predict_and_reuses_buffers() {
+    let d = data();
+    let model = ModelConfig::parse(300, "64:relu,4:softmax").unwrap().init(1).unwrap();
+    let all = model.predict(&d.x).unwrap();
+    for threads in [1, 2] {
+        let mut p = mlp::Predictor::new(&model, 100, threads).unwrap();
+        // 1024 rows through a 100-row buffer: ten full batches and a partial one.
+        let again = p.predict(&d.x).unwrap();
+        assert!(all.data.iter().zip(&again.data).all(|(a, b)| a.to_bits() == b.to_bits()));
+        let one = p.predict(&d.x.select_rows(&[7])).unwrap();
+        assert_eq!(one.row(0), all.row(7));
+    }
+}

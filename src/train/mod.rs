@@ -701,6 +701,49 @@ impl<B: Backend> EvalData<B> {
     }
 }
 
+/// A model loaded once for repeated predictions: the backend, weights and buffers stay allocated,
+/// so a call does no allocation beyond its output.
+pub struct Predictor {
+    net: Net<Cpu<f32>>,
+}
+
+impl Predictor {
+    /// Prepares `model` for batches of up to `max_rows` rows on `threads` CPU threads (0: all cores;
+    /// 1 suits single-row latency).
+    pub fn new(model: &Model, max_rows: usize, threads: usize) -> Result<Self> {
+        model.check()?;
+        let be = Cpu::<f32>::shared(threads)?;
+        Ok(Self { net: Net::new(&be, model, max_rows) })
+    }
+
+    /// Outputs for every row of `x`.
+    pub fn predict(&mut self, x: &Matrix) -> Result<Matrix> {
+        let mut out = Matrix::zeros(x.rows, self.net.config().output_dim());
+        self.predict_into(x, &mut out.data)?;
+        Ok(out)
+    }
+
+    /// Outputs for every row of `x` into `out` (`x.rows × outputs` values).
+    pub fn predict_into(&mut self, x: &Matrix, out: &mut [f32]) -> Result<()> {
+        let (input, output) = (self.net.config().input_dim, self.net.config().output_dim());
+        if x.cols != input {
+            return Err(Error::Data(format!("the input has {} features but the model expects {input}", x.cols)));
+        }
+        assert_eq!(out.len(), x.rows * output, "predict_into: output buffer of the wrong size");
+        let be = self.net.backend().clone();
+        let bs = self.net.max_rows();
+        be.clone().install(|| {
+            for (start, xs) in (0..x.rows).step_by(bs).zip(x.data.chunks(bs * input)) {
+                let rows = xs.len() / input;
+                be.write(xs, self.net.input_mut());
+                self.net.forward(rows);
+                be.read(self.net.output(), &mut out[start * output..(start + rows) * output]);
+            }
+        });
+        Ok(())
+    }
+}
+
 /// Scores of a model on a dataset.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Evaluation {
@@ -758,16 +801,11 @@ impl Model {
     }
 
     /// Outputs for every row of `x`: probabilities for softmax/sigmoid outputs, values otherwise.
+    ///
+    /// Allocates a network for the call; to predict many times, keep a [`Predictor`].
     pub fn predict(&self, x: &Matrix) -> Result<Matrix> {
-        if x.cols != self.config.input_dim {
-            return Err(Error::Data(format!(
-                "the input has {} features but the model expects {}",
-                x.cols, self.config.input_dim
-            )));
-        }
-        let be = Cpu::<f32>::new(0)?;
-        let rows = x.rows.clamp(1, 1024);
-        Ok(be.clone().install(|| Net::new(&be, self, rows).predict(x)))
+        let mut p = Predictor::new(self, x.rows.clamp(1, 1024), 0)?;
+        p.predict(x)
     }
 
     /// The predicted class of each row: argmax, or `p ≥ 0.5` for one sigmoid unit.

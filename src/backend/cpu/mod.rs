@@ -49,6 +49,22 @@ impl<T: Real> Cpu<T> {
         Ok(Self { pool: Arc::new(pool), threads, _t: PhantomData })
     }
 
+    /// A backend shared by every caller asking for the same thread count, so that repeated
+    /// predictions do not start threads each time.
+    pub fn shared(threads: usize) -> Result<Self> {
+        use std::collections::HashMap;
+        use std::sync::{Mutex, OnceLock};
+        static POOLS: OnceLock<Mutex<HashMap<usize, Arc<rayon::ThreadPool>>>> = OnceLock::new();
+        let threads = if threads == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { threads };
+        let mut pools = POOLS.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(pool) = pools.get(&threads) {
+            return Ok(Self { pool: pool.clone(), threads, _t: PhantomData });
+        }
+        let be = Self::new(threads)?;
+        pools.insert(threads, be.pool.clone());
+        Ok(be)
+    }
+
     /// The number of worker threads.
     pub fn threads(&self) -> usize {
         self.threads
@@ -446,6 +462,8 @@ impl<T: Real> Backend for Cpu<T> {
     }
 
     fn install<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
-        self.pool.install(f)
+        // One thread never reaches rayon (every parallel path checks `threads > 1`), so skip the
+        // hand-off to the pool: it costs microseconds, which is the whole budget of a one-row prediction.
+        if self.threads == 1 { f() } else { self.pool.install(f) }
     }
 }
