@@ -283,6 +283,9 @@ pub struct UpdateRule {
 /// [`OptimizerConfig::state_init`]); returns the penalty `λ₁Σ|p| + λ₂Σp²` before the step.
 ///
 /// The formulas are torch.optim's (see each arm), with Keras's penalties added to the gradient first.
+// Index loops, not zipped iterators: each arm reads as the paper's per-element formula and as the
+// CUDA kernel (src/backend/cuda/optim.cu) that mirrors it line by line.
+#[allow(clippy::needless_range_loop)]
 pub fn update_slice<T: Real>(rule: &UpdateRule, p: &mut [T], g: &[T], state: &mut [&mut [T]]) -> f64 {
     let n = p.len();
     debug_assert_eq!(g.len(), n);

@@ -5,7 +5,9 @@
 //! were allocated once for the largest batch, so nothing is allocated inside the training loop.
 
 pub mod cpu;
-// The CUDA backend (feature `cuda`) will sit here beside the disabled stand-in.
+#[cfg(feature = "cuda")]
+pub mod cuda;
+#[cfg(not(feature = "cuda"))]
 #[path = "cuda_disabled.rs"]
 pub mod cuda;
 
@@ -14,6 +16,7 @@ use crate::nn::Activation;
 use crate::optim::UpdateRule;
 
 pub use cpu::Cpu;
+pub use cuda::Cuda;
 
 /// A device that stores buffers and runs the MLP's operations on them.
 ///
@@ -66,6 +69,7 @@ pub trait Backend: Clone + Send + Sync + 'static {
     ///
     /// `z` is `(rows, width)` with `width = act.pre_width(units)`; `a` is `(rows, units)`;
     /// `alpha` holds PReLU's per-unit slopes.
+    #[allow(clippy::too_many_arguments)]
     fn bias_act_forward(
         &self,
         act: &Activation,

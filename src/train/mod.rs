@@ -189,6 +189,7 @@ pub struct Trainer<'a> {
     callbacks: Vec<&'a mut (dyn Callback + Send)>,
     interrupt: Option<&'a AtomicBool>,
     checkpoint_every: usize,
+    #[allow(clippy::type_complexity)]
     on_checkpoint: Option<&'a mut (dyn FnMut(&Checkpoint) -> Result<()> + Send)>,
     resume: Option<Checkpoint>,
 }
@@ -484,7 +485,7 @@ impl<'a> Trainer<'a> {
             st.batch = 0;
             st.sums = [0.0; 4];
             st.seconds = 0.0;
-            let due = self.checkpoint_every > 0 && epoch % self.checkpoint_every == 0;
+            let due = self.checkpoint_every > 0 && epoch.is_multiple_of(self.checkpoint_every);
             if due || matches!(stop, Some(StopReason::Interrupted { .. })) {
                 self.checkpoint(&net, best.as_deref(), &st)?;
             }
