@@ -5,7 +5,9 @@
 //! were allocated once for the largest batch, so nothing is allocated inside the training loop.
 
 pub mod cpu;
-// The CUDA backend (feature `cuda`) will sit here beside the disabled stand-in.
+#[cfg(feature = "cuda")]
+pub mod cuda;
+#[cfg(not(feature = "cuda"))]
 #[path = "cuda_disabled.rs"]
 pub mod cuda;
 
@@ -14,6 +16,7 @@ use crate::nn::Activation;
 use crate::optim::UpdateRule;
 
 pub use cpu::Cpu;
+pub use cuda::Cuda;
 
 /// A device that stores buffers and runs the MLP's operations on them.
 ///
