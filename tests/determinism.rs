@@ -63,3 +63,18 @@ fn predictor_matches_predict_and_reuses_buffers() {
         assert_eq!(one.row(0), all.row(7));
     }
 }
+
+#[test]
+fn memory_estimate_counts_mnist_and_refuses_what_does_not_fit() {
+    use mlp::train::{MemoryEstimate, available_memory};
+    let model = ModelConfig::parse(784, "512:relu,10:softmax").unwrap();
+    let cfg = FitConfig { optimizer: OptimizerConfig::rmsprop(1e-3), batch_size: 128, ..Default::default() };
+    let m = MemoryEstimate::new(&model, 60_000, &cfg);
+    // 60000 × (784 + 10 + 1) floats = 190.8 MB of data; 407050 parameters × 4 copies × 4 bytes.
+    assert_eq!(m.data, 60_000 * 795 * 4);
+    assert_eq!(m.params, 407_050 * 4 * 4);
+    assert!(m.check(1 << 40).is_ok());
+    let e = m.check(100 << 20).unwrap_err().to_string();
+    assert!(e.contains("training needs about") && e.contains("only 100 MiB is available"), "{e}");
+    assert!(available_memory().is_some_and(|b| b > 0));
+}

@@ -15,7 +15,7 @@ use crate::data::{Dataset, Targets};
 use crate::error::{Error, Result};
 use crate::loss::Loss;
 use crate::metrics;
-use crate::nn::{Model, Net};
+use crate::nn::{Model, ModelConfig, Net};
 use crate::optim::{LrSchedule, LrScheduler, OptimizerConfig};
 use crate::tensor::Matrix;
 use rand::SeedableRng;
@@ -699,6 +699,63 @@ impl<B: Backend> EvalData<B> {
         }
         v
     }
+}
+
+/// What a training run will hold in memory beyond the caller's dataset, in bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MemoryEstimate {
+    /// The training features and targets as uploaded to the backend.
+    pub data: u64,
+    /// Weights, gradients, optimizer state and the best-weights snapshot.
+    pub params: u64,
+    /// Activation buffers for one batch.
+    pub activations: u64,
+}
+
+impl MemoryEstimate {
+    /// For `rows × features` training data on `model` with `cfg`.
+    pub fn new(model: &ModelConfig, rows: usize, cfg: &FitConfig) -> Self {
+        let f = std::mem::size_of::<f32>() as u64;
+        let out = model.output_dim() as u64;
+        let data = rows as u64 * (model.input_dim as u64 + out + 1) * f;
+        // value + gradient + optimizer state + epoch-start snapshot (+ best weights).
+        let copies = 3 + cfg.optimizer.state_init().len() as u64 + u64::from(cfg.early_stopping.is_some());
+        let params = model.param_count() as u64 * copies * f;
+        let bs = cfg.batch_size.min(rows.max(1)) as u64;
+        let widths: u64 = model.layers.iter().map(|l| 2 * (l.pre_width() + l.units) as u64).sum();
+        let activations = bs * (model.input_dim as u64 + widths + out) * f;
+        Self { data, params, activations }
+    }
+
+    /// The total.
+    pub fn total(&self) -> u64 {
+        self.data + self.params + self.activations
+    }
+
+    /// Refuses a run that would not fit in `available` bytes, with a message saying what to do.
+    pub fn check(&self, available: u64) -> Result<()> {
+        if self.total() > available {
+            let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
+            return Err(Error::Data(format!(
+                "training needs about {:.0} MiB ({:.0} MiB data, {:.0} MiB parameters and optimizer state, {:.0} MiB activations) \
+                 but only {:.0} MiB is available; use fewer rows, a smaller model or a smaller --batch-size",
+                mib(self.total()),
+                mib(self.data),
+                mib(self.params),
+                mib(self.activations),
+                mib(available)
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Memory the system can give without swapping (`MemAvailable` of /proc/meminfo), when known.
+pub fn available_memory() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
 }
 
 /// A model loaded once for repeated predictions: the backend, weights and buffers stay allocated,
