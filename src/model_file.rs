@@ -539,26 +539,118 @@ pub fn save_checkpoint(path: &Path, ck: &Checkpoint, meta: &ModelMeta) -> Result
 /// Writes `bytes` to `path` through a temporary file in the same directory, synced and then
 /// renamed over `path`. On any error the temporary file is removed and `path` is untouched.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    write_atomic_with(path, |f| f.write_all(bytes))
+    let mut f = AtomicFile::create(path)?;
+    f.write_all(bytes).map_err(|e| Error::io(path, e))?;
+    f.commit()
 }
 
-/// Like [`write_atomic`], with the content produced by `fill` writing into the temporary file.
-pub fn write_atomic_with(path: &Path, fill: impl FnOnce(&mut File) -> std::io::Result<()>) -> Result<()> {
-    let (tmp, mut file) = create_temp(path)?;
-    let result = fill(&mut file).and_then(|()| file.sync_all());
-    drop(file);
-    let result = result.and_then(|()| std::fs::rename(&tmp, path));
-    if let Err(e) = result {
-        // Best effort: the write error is what the user needs to see.
-        let _ = std::fs::remove_file(&tmp);
-        return Err(Error::io(path, e));
+/// A file that appears at its path only when complete: writes go to a temporary file beside it,
+/// [`AtomicFile::commit`] syncs it and renames it into place, and dropping it uncommitted (an
+/// error, a panic, Ctrl-C unwinding) removes the temporary file.
+///
+/// A path that exists and is not a regular file (`/dev/stdout`, `/dev/full`, a FIFO) is written
+/// directly: renaming over a device would replace the device, and such targets cannot hold a
+/// partial file anyway.
+pub struct AtomicFile {
+    path: PathBuf,
+    /// The temporary file, or `None` when writing straight to a device.
+    tmp: Option<PathBuf>,
+    file: Option<std::io::BufWriter<File>>,
+}
+
+impl AtomicFile {
+    /// Starts writing `path`; fails at once when its directory is missing or not writable.
+    pub fn create(path: &Path) -> Result<AtomicFile> {
+        match std::fs::metadata(path) {
+            Ok(m) if m.is_dir() => {
+                return Err(Error::config(
+                    "output path",
+                    format!("`{}` is a directory; give a file name inside it", path.display()),
+                ));
+            }
+            Ok(m) if !m.is_file() => {
+                let f = std::fs::OpenOptions::new()
+                    .write(true)
+                    .truncate(true)
+                    .open(path)
+                    .map_err(|e| Error::io(path, e))?;
+                return Ok(AtomicFile { path: path.into(), tmp: None, file: Some(std::io::BufWriter::new(f)) });
+            }
+            _ => {}
+        }
+        let dir = parent_dir(path);
+        match std::fs::metadata(dir) {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => {
+                return Err(Error::config(
+                    "output path",
+                    format!("`{}` is not a directory, so `{}` cannot be written", dir.display(), path.display()),
+                ));
+            }
+            Err(_) => {
+                return Err(Error::config(
+                    "output path",
+                    format!("the directory `{}` does not exist; create it first or write elsewhere", dir.display()),
+                ));
+            }
+        }
+        let (tmp, file) = create_temp(path)?;
+        Ok(AtomicFile {
+            path: path.into(),
+            tmp: Some(tmp),
+            file: Some(std::io::BufWriter::with_capacity(1 << 16, file)),
+        })
     }
-    // The rename is durable only once the directory itself is synced; not every platform or
-    // filesystem allows opening a directory, and the data is safe either way.
-    if let Ok(dir) = File::open(parent_dir(path)) {
-        let _ = dir.sync_all();
+
+    /// The final path.
+    pub fn path(&self) -> &Path {
+        &self.path
     }
-    Ok(())
+
+    /// Flushes, syncs and renames the file into place.
+    pub fn commit(mut self) -> Result<()> {
+        let Some(buf) = self.file.take() else { return Ok(()) };
+        let result = buf.into_inner().map_err(|e| e.into_error()).and_then(|f| match &self.tmp {
+            // Devices and pipes cannot always be synced, and need not be.
+            None => Ok(()),
+            Some(_) => f.sync_all(),
+        });
+        let result = result.and_then(|()| match &self.tmp {
+            Some(tmp) => std::fs::rename(tmp, &self.path),
+            None => Ok(()),
+        });
+        if let Err(e) = result {
+            return Err(Error::io(&self.path, e));
+        }
+        if let Some(_tmp) = self.tmp.take() {
+            // The rename is durable only once the directory is synced; not every platform or
+            // filesystem allows opening a directory, and the data is safe either way.
+            if let Ok(dir) = File::open(parent_dir(&self.path)) {
+                let _ = dir.sync_all();
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Write for AtomicFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.file.as_mut().map_or(Ok(0), |f| f.write(buf))
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.as_mut().map_or(Ok(()), |f| f.flush())
+    }
+}
+
+impl Drop for AtomicFile {
+    fn drop(&mut self) {
+        self.file.take();
+        if let Some(tmp) = self.tmp.take() {
+            // Best effort: whatever failed is reported by the caller.
+            let _ = std::fs::remove_file(tmp);
+        }
+    }
 }
 
 fn parent_dir(path: &Path) -> &Path {
@@ -1051,9 +1143,16 @@ mod tests {
     fn failed_atomic_write_leaves_nothing() {
         let dir = tmp("atomic").parent().unwrap().to_path_buf();
         let path = dir.join("out.bin");
-        let e = write_atomic_with(&path, |_| Err(std::io::Error::other("disk full"))).unwrap_err();
-        assert!(e.to_string().contains("disk full"));
+        {
+            let mut f = AtomicFile::create(&path).unwrap();
+            f.write_all(b"half a model").unwrap();
+            // Dropped without commit, as on an error.
+        }
         assert!(!path.exists());
+        let e = write_atomic(Path::new("/dev/full"), b"x").unwrap_err().to_string();
+        assert!(e.contains("No space left on device"), "{e}");
+        let e = write_atomic(&dir.join("missing/out.bin"), b"x").unwrap_err().to_string();
+        assert!(e.contains("does not exist"), "{e}");
         assert!(std::fs::read_dir(&dir).unwrap().all(|e| !e.unwrap().file_name().to_string_lossy().ends_with(".tmp")));
     }
 }
