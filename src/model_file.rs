@@ -29,9 +29,8 @@ use crate::nn::{LayerParams, Model, ModelConfig};
 use crate::preprocess::Preprocessor;
 use crate::tensor::Matrix;
 use crate::train::{BestTracker, Checkpoint, History, LoopState, StopReason};
-use safetensors::tensor::{Dtype, TensorInfo, View};
+use safetensors::tensor::TensorInfo;
 use serde::{Deserialize, Serialize};
-use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -439,21 +438,6 @@ impl F32Tensor {
     }
 }
 
-impl View for &F32Tensor {
-    fn dtype(&self) -> Dtype {
-        Dtype::F32
-    }
-    fn shape(&self) -> &[usize] {
-        &self.shape
-    }
-    fn data(&self) -> Cow<'_, [u8]> {
-        Cow::Borrowed(&self.bytes)
-    }
-    fn data_len(&self) -> usize {
-        self.bytes.len()
-    }
-}
-
 fn push_model(tensors: &mut Vec<(String, F32Tensor)>, prefix: &str, model: &Model) {
     for (i, p) in model.params.iter().enumerate() {
         let t = p.weight.transpose();
@@ -469,20 +453,59 @@ fn check_writable(model: &Model) -> Result<()> {
     model.check().map_err(|e| Error::Data(format!("refusing to save an invalid model: {e}")))
 }
 
-fn base_metadata(model: &Model, meta: &ModelMeta) -> Result<HashMap<String, String>> {
+fn base_metadata(model: &Model, meta: &ModelMeta) -> Result<BTreeMap<String, String>> {
     let header = Header { architecture: model.config.clone(), meta: meta.clone() };
     let json = serde_json::to_string(&header)
         .map_err(|e| Error::Data(format!("cannot encode the model's metadata as JSON: {e}")))?;
-    Ok(HashMap::from([
+    Ok(BTreeMap::from([
         ("format".to_string(), FORMAT.to_string()),
         ("format_version".to_string(), FORMAT_VERSION.to_string()),
         ("mlp".to_string(), json),
     ]))
 }
 
-fn serialize(path: &Path, tensors: &[(String, F32Tensor)], metadata: HashMap<String, String>) -> Result<Vec<u8>> {
-    safetensors::serialize(tensors.iter().map(|(n, t)| (n.as_str(), t)), Some(metadata))
-        .map_err(|e| Error::format(path, format!("cannot encode the model: {e}")))
+/// The safetensors bytes: the 8-byte little-endian header length, the JSON header padded with
+/// spaces to a multiple of 8, then the tensors back to back.
+///
+/// Written here rather than by `safetensors::serialize`, whose metadata is a `HashMap` and comes
+/// out in a different order on every run: the same model must give the same bytes (issue 5).
+/// Keys are sorted, tensors laid out in name order, as safetensors itself orders equal dtypes.
+fn serialize(tensors: &[(String, F32Tensor)], metadata: &BTreeMap<String, String>) -> Result<Vec<u8>> {
+    let mut order: Vec<&(String, F32Tensor)> = tensors.iter().collect();
+    order.sort_by(|a, b| a.0.cmp(&b.0));
+    let enc = |v: &str| serde_json::to_string(v).expect("a string always encodes");
+    let mut header = String::from("{\"__metadata__\":{");
+    let meta: Vec<String> = metadata.iter().map(|(k, v)| format!("{}:{}", enc(k), enc(v))).collect();
+    header.push_str(&meta.join(","));
+    header.push('}');
+    let mut offset = 0usize;
+    for (name, t) in &order {
+        let shape: Vec<String> = t.shape.iter().map(usize::to_string).collect();
+        let end = offset + t.bytes.len();
+        header.push_str(&format!(
+            ",{}:{{\"dtype\":\"F32\",\"shape\":[{}],\"data_offsets\":[{offset},{end}]}}",
+            enc(name),
+            shape.join(",")
+        ));
+        offset = end;
+    }
+    header.push('}');
+    while header.len() % 8 != 0 {
+        header.push(' ');
+    }
+    if header.len() as u64 > MAX_HEADER {
+        return Err(Error::Data(format!(
+            "the model's header would be {} bytes, over safetensors' limit",
+            header.len()
+        )));
+    }
+    let mut out = Vec::with_capacity(8 + header.len() + offset);
+    out.extend_from_slice(&(header.len() as u64).to_le_bytes());
+    out.extend_from_slice(header.as_bytes());
+    for (_, t) in order {
+        out.extend_from_slice(&t.bytes);
+    }
+    Ok(out)
 }
 
 /// Writes `model` and its metadata to `path` atomically: the file is either the old one or the
@@ -491,7 +514,7 @@ pub fn save(path: &Path, saved: &SavedModel) -> Result<()> {
     check_writable(&saved.model)?;
     let mut tensors = Vec::new();
     push_model(&mut tensors, "", &saved.model);
-    let bytes = serialize(path, &tensors, base_metadata(&saved.model, &saved.meta)?)?;
+    let bytes = serialize(&tensors, &base_metadata(&saved.model, &saved.meta)?)?;
     write_atomic(path, &bytes)
 }
 
@@ -532,7 +555,7 @@ pub fn save_checkpoint(path: &Path, ck: &Checkpoint, meta: &ModelMeta) -> Result
         "checkpoint".into(),
         serde_json::to_string(&header).map_err(|e| Error::Data(format!("cannot encode the checkpoint state: {e}")))?,
     );
-    let bytes = serialize(path, &tensors, metadata)?;
+    let bytes = serialize(&tensors, &metadata)?;
     write_atomic(path, &bytes)
 }
 
@@ -1002,6 +1025,9 @@ mod tests {
         save(&path, &saved).unwrap();
         let back = load(&path).unwrap();
         assert_eq!(bits(&back.model), bits(&model));
+        let first = std::fs::read(&path).unwrap();
+        save(&path, &back).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), first, "the same model gives the same bytes");
         assert_eq!(back, saved);
         let x = Matrix::new(2, 3, vec![0.1, -0.2, 0.3, 1.0, 2.0, -3.0]);
         let (a, b) = (model.predict(&x).unwrap(), back.model.predict(&x).unwrap());
@@ -1133,7 +1159,7 @@ mod tests {
         let raw = SavedModel { model: nan, meta: meta(3) };
         let mut tensors = Vec::new();
         push_model(&mut tensors, "", &raw.model);
-        let bytes = serialize(&bad, &tensors, base_metadata(&raw.model, &raw.meta).unwrap()).unwrap();
+        let bytes = serialize(&tensors, &base_metadata(&raw.model, &raw.meta).unwrap()).unwrap();
         std::fs::write(&bad, bytes).unwrap();
         expect_err(&bad, "non-finite value (NaN at index 1)");
         assert!(save(&bad, &raw).unwrap_err().to_string().contains("NaN"));

@@ -32,7 +32,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Train a model on a CSV file, an MNIST directory or a built-in dataset and save it.
-    #[command(after_help = TRAIN_EXAMPLES)]
+    #[command(after_help = TRAIN_EXAMPLES, allow_negative_numbers = true)]
     Train(Box<TrainArgs>),
     /// Score a saved model on labelled data: loss, accuracy, confusion matrix (or mse, mae, r2).
     #[command(after_help = EVALUATE_EXAMPLES)]
@@ -169,7 +169,7 @@ pub struct TrainSettings {
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub impute: bool,
     /// Layers as units:activation[:init], e.g. "64:relu,10:softmax" [default: 64:relu plus an output for the task].
-    #[arg(long, value_name = "SPEC", allow_hyphen_values = false)]
+    #[arg(long, value_name = "SPEC")]
     pub layers: Option<String>,
     /// mse, mae, binary_crossentropy, categorical_crossentropy, sparse_categorical_crossentropy [default: from the target].
     #[arg(long, value_name = "LOSS")]

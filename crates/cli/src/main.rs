@@ -49,6 +49,23 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
         .any(|e| e.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe))
 }
 
+/// The error and its causes on one line, `a: b: c`, leaving out a cause whose text the message
+/// already shows (the library's I/O errors print their source themselves).
+fn one_line(err: &anyhow::Error) -> String {
+    let mut msg = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if msg.contains(&text) {
+            continue;
+        }
+        if !msg.is_empty() {
+            msg.push_str(": ");
+        }
+        msg.push_str(&text);
+    }
+    msg.replace('\n', " ")
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // The first Ctrl-C asks training to stop after the current batch and checkpoint; a second one
@@ -62,11 +79,11 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) if err.downcast_ref::<Interrupted>().is_some() => {
-            eprintln!("mlp: {err:#}");
+            eprintln!("mlp: {}", one_line(&err));
             ExitCode::from(130)
         }
         Err(err) => {
-            eprintln!("mlp: {err:#}");
+            eprintln!("mlp: {}", one_line(&err));
             ExitCode::from(2)
         }
     }

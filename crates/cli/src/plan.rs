@@ -286,10 +286,20 @@ fn opt_name(name: &str) -> String {
 /// Checks that `path` can be written (its directory exists and takes a new file) without leaving
 /// anything behind.
 pub fn check_output(path: &Path, flag: &str) -> Result<()> {
-    let probe =
-        mlp::model_file::AtomicFile::create(path).with_context(|| format!("cannot write {flag} {}", path.display()))?;
-    drop(probe);
-    Ok(())
+    let what = format!("output path ({flag})");
+    match mlp::model_file::AtomicFile::create(path) {
+        Ok(probe) => {
+            drop(probe);
+            Ok(())
+        }
+        Err(Error::Config { msg, .. }) => Err(Error::config(what, msg).into()),
+        Err(Error::Io { source, .. }) => Err(Error::config(
+            what,
+            format!("cannot create a file beside `{}`: {source}; choose a writable directory", path.display()),
+        )
+        .into()),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Resolves `--device auto` and checks `--device cuda` now, before any data is read.

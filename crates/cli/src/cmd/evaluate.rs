@@ -2,7 +2,7 @@
 
 use crate::flags::EvaluateArgs;
 use crate::source::{Source, load_for_model};
-use anyhow::{Context, Result};
+use anyhow::Result;
 use mlp::model_file;
 use std::fmt::Write as _;
 
@@ -15,7 +15,7 @@ pub fn run(args: EvaluateArgs) -> Result<()> {
         return Err(mlp::Error::config("thread count", "--threads must be at least 1").into());
     }
     let saved = model_file::load(&args.model)?;
-    let data = load_for_model(&Source::parse(&args.data), &saved.meta).context("cannot read --data")?;
+    let data = load_for_model(&Source::parse(&args.data), &saved.meta)?;
     let ev = mlp::train::evaluate(&saved.model, &data, saved.meta.loss, args.threads.unwrap_or(0))?;
     let classes = saved.meta.classes.as_deref();
     if args.json {

@@ -4,7 +4,7 @@
 use crate::flags::PlotArgs;
 use crate::plots::{self, DecisionGif, Grid};
 use crate::source::{Source, load_for_model};
-use anyhow::{Context, Result};
+use anyhow::Result;
 use mlp::data::{Dataset, Targets};
 use mlp::model_file::{self, InputSpec, ModelMeta};
 use mlp::train::{EpochRecord, History};
@@ -181,7 +181,7 @@ pub fn run(args: PlotArgs) -> Result<()> {
     let mut written = curves(&args.out, &history)?;
     if let (Some(model_path), Some(data)) = (&args.model, &args.data) {
         let saved = model_file::load(model_path)?;
-        let data = load_for_model(&Source::parse(data), &saved.meta).context("cannot read --data")?;
+        let data = load_for_model(&Source::parse(data), &saved.meta)?;
         written.extend(confusion(&args.out, &saved.model, &saved.meta, &data)?);
         if let Some(plane) = Plane::new(&saved.meta, &data) {
             written.push(plane.png(&args.out, &saved.model, "decision boundary")?);

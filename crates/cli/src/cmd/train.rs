@@ -77,8 +77,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let s = &plan.settings;
     let csv = CsvOptions { target: s.target.as_deref(), drop: s.drop.as_deref().unwrap_or(&[]), impute: s.impute };
     let test_split = plan.demo.then_some(crate::plan::DEMO_TEST_SPLIT);
-    let data = load_train(&plan.data, plan.test.as_ref(), &csv, plan.loss, plan.fit.seed, test_split)
-        .context("cannot read the training data")?;
+    let data = load_train(&plan.data, plan.test.as_ref(), &csv, plan.loss, plan.fit.seed, test_split)?;
     for note in &data.notes {
         say(note);
     }
