@@ -490,7 +490,7 @@ fn serialize(tensors: &[(String, F32Tensor)], metadata: &BTreeMap<String, String
         offset = end;
     }
     header.push('}');
-    while header.len() % 8 != 0 {
+    while !header.len().is_multiple_of(8) {
         header.push(' ');
     }
     if header.len() as u64 > MAX_HEADER {
@@ -1125,7 +1125,7 @@ mod tests {
             let mut h: serde_json::Value = serde_json::from_slice(&good[8..8 + n]).unwrap();
             f(&mut h);
             let mut hs = serde_json::to_vec(&h).unwrap();
-            while hs.len() % 8 != 0 {
+            while !hs.len().is_multiple_of(8) {
                 hs.push(b' ');
             }
             let mut out = (hs.len() as u64).to_le_bytes().to_vec();

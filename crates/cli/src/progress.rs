@@ -14,6 +14,7 @@ pub struct Progress {
     quiet: bool,
     bar: Option<ProgressBar>,
     epochs: usize,
+    batches: usize,
     use_bar: bool,
 }
 
@@ -21,7 +22,7 @@ impl Progress {
     /// A reporter; the bar is drawn only when stderr is a terminal and not quiet.
     pub fn new(format: LogFormat, quiet: bool) -> Self {
         let use_bar = !quiet && format == LogFormat::Text && std::io::stderr().is_terminal();
-        Self { format, quiet, bar: None, epochs: 0, use_bar }
+        Self { format, quiet, bar: None, epochs: 0, batches: 0, use_bar }
     }
 
     fn line(&self, text: &str) {
@@ -45,8 +46,9 @@ impl Callback for Progress {
             return Control::Continue;
         }
         match event {
-            Event::TrainBegin { epochs, first_epoch, samples, valid_samples, .. } => {
+            Event::TrainBegin { epochs, first_epoch, batches, samples, valid_samples } => {
                 self.epochs = *epochs;
+                self.batches = *batches;
                 if *first_epoch > 1 {
                     self.line(&format!("resuming at epoch {first_epoch}"));
                 }
@@ -56,8 +58,9 @@ impl Callback for Progress {
                     self.line(&j.to_string());
                 }
             }
-            Event::EpochBegin { .. } if self.use_bar => {
-                let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+            Event::EpochBegin { epoch } if self.use_bar => {
+                let bar = ProgressBar::with_draw_target(Some(self.batches as u64), ProgressDrawTarget::stderr());
+                bar.set_prefix(format!("{epoch}/{}", self.epochs));
                 if let Ok(style) =
                     ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len} batches, ETA {eta}  {msg}")
                 {
@@ -65,10 +68,9 @@ impl Callback for Progress {
                 }
                 self.bar = Some(bar);
             }
-            Event::BatchEnd { epoch, batch, batches, loss, accuracy } => {
+            Event::BatchEnd { batch, batches, loss, accuracy, .. } => {
                 if let Some(bar) = &self.bar {
                     bar.set_length(*batches as u64);
-                    bar.set_prefix(format!("{epoch}/{}", self.epochs));
                     bar.set_position(*batch as u64);
                     let acc = accuracy.map(|a| format!("  accuracy {a:.4}")).unwrap_or_default();
                     bar.set_message(format!("loss {loss:.4}{acc}"));
@@ -126,7 +128,7 @@ impl Callback for Snapshots {
     }
 
     fn wants_weights(&self, epoch: usize) -> bool {
-        epoch == 1 || epoch % self.every == 0
+        epoch == 1 || epoch.is_multiple_of(self.every)
     }
 
     fn on_weights(&mut self, epoch: usize, model: &Model) {

@@ -45,7 +45,6 @@ pub struct Plane {
     points: Vec<[f32; 2]>,
     labels: Vec<usize>,
     n_classes: usize,
-    input: InputSpec,
     x_range: (f32, f32),
     y_range: (f32, f32),
     grid_x: Matrix,
@@ -71,19 +70,10 @@ impl Plane {
         if let InputSpec::Standardized { .. } = &meta.input {
             meta.input.scale_numeric(&mut grid_x).ok()?;
         }
-        Some(Plane {
-            points,
-            labels: labels.clone(),
-            n_classes: classes.len().max(2),
-            input: meta.input.clone(),
-            x_range,
-            y_range,
-            grid_x,
-        })
+        Some(Plane { points, labels: labels.clone(), n_classes: classes.len().max(2), x_range, y_range, grid_x })
     }
 
     fn grid(&self, model: &Model) -> Result<Grid> {
-        let _ = &self.input;
         let p = model.predict(&self.grid_x)?;
         let (classes, confidence) = (0..p.rows)
             .map(|r| {

@@ -170,7 +170,7 @@ fn damaged_model_files() {
     let header: serde_json::Value = serde_json::from_slice(&good[8..8 + n]).unwrap();
     let with_header = |h: &serde_json::Value| {
         let mut hs = serde_json::to_vec(h).unwrap();
-        while hs.len() % 8 != 0 {
+        while !hs.len().is_multiple_of(8) {
             hs.push(b' ');
         }
         let mut out = (hs.len() as u64).to_le_bytes().to_vec();
