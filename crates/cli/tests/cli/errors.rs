@@ -240,3 +240,35 @@ fn bad_sources_and_usage() {
     assert!(run.stderr.contains("invalid value 'many'"), "{}", run.stderr);
     d.mlp(&["summary", "--layers", "4:relu", "--inputs", "0"]).fails_with(&["input width"]);
 }
+
+/// Issue 5: a diverging run stops at the bad batch, says where, and keeps only finite weights.
+#[test]
+fn divergence_keeps_the_last_good_weights() {
+    let d = Dir::new("diverge");
+    d.mlp(&[
+        "train",
+        "--data",
+        "builtin:linear",
+        "--layers",
+        "8:relu,1:linear",
+        "--loss",
+        "mse",
+        "--optimizer",
+        "sgd",
+        "--lr",
+        "100",
+        "--epochs",
+        "50",
+        "--out",
+        "m.safetensors",
+        "-q",
+    ])
+    .fails_with(&[
+        "the loss became",
+        "at epoch 1, batch",
+        "--clip-norm",
+        "last good weights are in m.safetensors",
+    ]);
+    let saved = mlp::model_file::load(&d.join("m.safetensors")).expect("the kept weights load");
+    assert!(saved.model.check().is_ok());
+}
