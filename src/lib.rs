@@ -7,6 +7,7 @@ pub mod error;
 pub mod gradcheck;
 pub mod loss;
 pub mod metrics;
+pub mod model_file;
 pub mod nn;
 pub mod onnx;
 pub mod optim;

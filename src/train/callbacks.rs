@@ -1,6 +1,7 @@
 //! Events the training loop emits, the callback trait that observes them, and the stock stoppers: early stopping and the plateau stopper.
 
 use super::history::{EpochRecord, History};
+use crate::nn::Model;
 use serde::{Deserialize, Serialize};
 
 /// What the training loop reports, in order: `TrainBegin`, then per epoch `EpochBegin`,
@@ -68,6 +69,18 @@ pub trait Callback {
     fn name(&self) -> &str {
         "callback"
     }
+
+    /// Whether this callback wants the current weights after `epoch` (see [`Callback::on_weights`]).
+    ///
+    /// Copying the weights off the device costs time, so the loop does it only for the epochs some
+    /// callback asks for.
+    fn wants_weights(&self, _epoch: usize) -> bool {
+        false
+    }
+
+    /// Receives the weights at the end of `epoch`, after its [`Event::EpochEnd`], when
+    /// [`Callback::wants_weights`] asked for them (e.g. to draw a decision boundary per epoch).
+    fn on_weights(&mut self, _epoch: usize, _model: &Model) {}
 }
 
 /// Which way a monitored metric improves.

@@ -481,6 +481,12 @@ impl<'a> Trainer<'a> {
             {
                 stop = Some(StopReason::Callback { name, epoch });
             }
+            if self.callbacks.iter().any(|cb| cb.wants_weights(epoch)) {
+                let current = net.to_model();
+                for cb in self.callbacks.iter_mut().filter(|cb| cb.wants_weights(epoch)) {
+                    cb.on_weights(epoch, &current);
+                }
+            }
             opt.set_lr(sched.next_lr(epoch, monitored));
             st.lr = opt.lr();
             st.plateau = sched.plateau_state();

@@ -1,0 +1,18 @@
+//! `mlp export`: an ONNX graph of a model with its input scaling folded in.
+//!
+//! TODO(merge): not yet in the module tree; `mlp::onnx` arrives with the onnx branch. Then add
+//! `pub mod export;` in cmd/mod.rs and route `Command::Export` to `cmd::export::run` in main.rs.
+
+use crate::flags::ExportArgs;
+use anyhow::Result;
+use mlp::model_file;
+
+/// `mlp export`.
+pub fn run(args: ExportArgs) -> Result<()> {
+    let saved = model_file::load(&args.model)?;
+    let (mean, std) = saved.meta.input.scaling();
+    let bytes = mlp::onnx::export(&saved.model, Some((&mean, &std)))?;
+    model_file::write_atomic(&args.onnx, &bytes)?;
+    println!("wrote {}", args.onnx.display());
+    Ok(())
+}

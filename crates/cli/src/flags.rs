@@ -1,0 +1,394 @@
+//! The command line as clap sees it: subcommands, flags, help texts and examples.
+//!
+//! `TrainSettings` doubles as the TOML schema of `--config`: every field is optional so that a
+//! flag given on the command line overrides the file, and the file overrides the defaults
+//! (see `plan.rs`).
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+const ABOUT: &str = "Multilayer perceptrons from the shell: train, evaluate, predict, plot and export.";
+
+const EXAMPLES: &str = "\
+Examples:
+  mlp train                                   # the two-spirals demo, with plots in plots/
+  mlp train --data train.csv --target Survived --drop PassengerId,Name --impute --out titanic.safetensors
+  mlp evaluate titanic.safetensors --data test.csv
+  mlp predict titanic.safetensors --input new.csv --output predictions.csv --proba
+  mlp summary --layers 512:relu,10:softmax --inputs 784
+  mlp data circles --n 500 --out circles.csv";
+
+/// The `mlp` command.
+#[derive(Parser, Debug)]
+#[command(name = "mlp", version, about = ABOUT, after_help = EXAMPLES, propagate_version = true)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Train a model on a CSV file, an MNIST directory or a built-in dataset and save it.
+    #[command(after_help = TRAIN_EXAMPLES, allow_negative_numbers = true)]
+    Train(Box<TrainArgs>),
+    /// Score a saved model on labelled data: loss, accuracy, confusion matrix (or mse, mae, r2).
+    #[command(after_help = EVALUATE_EXAMPLES)]
+    Evaluate(EvaluateArgs),
+    /// Predict with a saved model, applying the preprocessing it was trained with.
+    #[command(after_help = PREDICT_EXAMPLES)]
+    Predict(PredictArgs),
+    /// Print the Keras-style table of a model's layers and parameter counts.
+    #[command(after_help = SUMMARY_EXAMPLES)]
+    Summary(SummaryArgs),
+    /// Check the analytic gradients of a random small network against finite differences.
+    #[command(after_help = GRADCHECK_EXAMPLES)]
+    Gradcheck(GradcheckArgs),
+    /// Write a built-in dataset as CSV: spirals, circles, blobs, xor, linear.
+    #[command(after_help = DATA_EXAMPLES)]
+    Data(DataArgs),
+    /// Export a model to ONNX, preprocessing scale folded in.
+    #[command(after_help = EXPORT_EXAMPLES)]
+    Export(ExportArgs),
+    /// Redraw the learning curves (and, with a model and data, the other plots).
+    #[command(after_help = PLOT_EXAMPLES)]
+    Plot(PlotArgs),
+}
+
+const TRAIN_EXAMPLES: &str = "\
+Data sources (--data, --test):
+  a CSV file with a header row      string columns are one-hot encoded, features standardized
+  an MNIST directory (IDX files)    --data uses the train split, --test the t10k split
+  builtin:NAME?k=v&...              spirals, circles, blobs, xor, linear, e.g. builtin:circles?n=500&noise=0.1
+
+Examples:
+  mlp train
+      the demo: two spirals, 10:relu,2:softmax, SGD with momentum; writes model.safetensors and plots/
+  mlp train --data builtin:circles --layers 20:relu,1:sigmoid --loss binary_crossentropy --epochs 200
+  mlp train --data titanic.csv --target Survived --drop PassengerId,Name,Ticket,Cabin --impute \\
+            --layers 32:relu,2:softmax --validation-split 0.2 --early-stopping 10
+  mlp train --data mnist/ --test mnist/ --layers 512:relu,10:softmax --optimizer rmsprop --lr 0.001 \\
+            --batch-size 128 --epochs 5 --plots plots --history history.jsonl
+  mlp train --config exp.toml --epochs 20        # TOML keys are the flag names with underscores
+  mlp train --data big.csv --checkpoint-every 1 --checkpoint run.ckpt   # then, after Ctrl-C:
+  mlp train --resume run.ckpt";
+
+const EVALUATE_EXAMPLES: &str = "\
+Examples:
+  mlp evaluate model.safetensors --data test.csv
+  mlp evaluate mnist.safetensors --data mnist/ --json
+  mlp evaluate spirals.safetensors --data 'builtin:spirals?seed=7'";
+
+const PREDICT_EXAMPLES: &str = "\
+Examples:
+  mlp predict model.safetensors --input new.csv --output predictions.csv
+  mlp predict model.safetensors --proba < new.csv > predictions.csv";
+
+const SUMMARY_EXAMPLES: &str = "\
+Examples:
+  mlp summary model.safetensors
+  mlp summary --layers 512:relu,10:softmax --inputs 784";
+
+const GRADCHECK_EXAMPLES: &str = "\
+Examples:
+  mlp gradcheck --layers 5:tanh,3:softmax --loss categorical_crossentropy
+  mlp gradcheck --layers 4:prelu,3:maxout(2),1:linear --loss mse --inputs 6 --rows 8 --seed 3";
+
+const DATA_EXAMPLES: &str = "\
+Examples:
+  mlp data spirals --n 1000 --noise 0.03 --out spirals.csv
+  mlp data blobs --n 100 --seed 1 > blobs.csv";
+
+const EXPORT_EXAMPLES: &str = "\
+Examples:
+  mlp export model.safetensors --onnx model.onnx";
+
+const PLOT_EXAMPLES: &str = "\
+Examples:
+  mlp plot --history history.jsonl --out plots
+  mlp plot --history history.jsonl --model model.safetensors --data test.csv --out plots";
+
+/// How progress is reported.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Where training runs.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeviceFlag {
+    /// The CPU.
+    Cpu,
+    /// The first CUDA GPU (fails when none is usable).
+    Cuda,
+    /// The GPU when one is usable, else the CPU.
+    Auto,
+}
+
+/// `mlp train`.
+#[derive(Args, Debug, Default)]
+pub struct TrainArgs {
+    /// Read settings from a TOML file (keys as the flags, with underscores); flags override it.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Continue the run saved in this checkpoint (its settings apply; flags override them).
+    #[arg(long, value_name = "CHECKPOINT")]
+    pub resume: Option<PathBuf>,
+    /// Print only errors and the final result.
+    #[arg(long, short)]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub settings: TrainSettings,
+}
+
+/// Every training setting; also the schema of `--config` files.
+#[derive(Args, Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrainSettings {
+    /// Training data: a CSV file, an MNIST directory or builtin:NAME?k=v [default: the spirals demo].
+    #[arg(long, value_name = "SOURCE")]
+    pub data: Option<String>,
+    /// Test data, scored after training with the same preprocessing.
+    #[arg(long, value_name = "SOURCE")]
+    pub test: Option<String>,
+    /// The CSV target column [default: the last column].
+    #[arg(long, value_name = "COLUMN")]
+    pub target: Option<String>,
+    /// CSV columns to ignore, comma-separated.
+    #[arg(long, value_name = "COL,...", value_delimiter = ',')]
+    pub drop: Option<Vec<String>>,
+    /// Fill missing CSV cells (mean for numbers, most frequent for categories) instead of failing.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub impute: bool,
+    /// Layers as units:activation[:init], e.g. "64:relu,10:softmax" [default: 64:relu plus an output for the task].
+    #[arg(long, value_name = "SPEC")]
+    pub layers: Option<String>,
+    /// mse, mae, binary_crossentropy, categorical_crossentropy, sparse_categorical_crossentropy [default: from the target].
+    #[arg(long, value_name = "LOSS")]
+    pub loss: Option<String>,
+    /// sgd, momentum, nesterov, adagrad, rmsprop, adam, amsgrad, adamw [default: adam].
+    #[arg(long, value_name = "NAME")]
+    pub optimizer: Option<String>,
+    /// Learning rate [default: 0.01 for SGD, 0.001 otherwise].
+    #[arg(long, value_name = "LR")]
+    pub lr: Option<f32>,
+    /// Momentum (sgd, rmsprop).
+    #[arg(long, value_name = "M")]
+    pub momentum: Option<f32>,
+    /// Nesterov momentum (sgd).
+    #[arg(long)]
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub nesterov: bool,
+    /// Decay of the squared-gradient average (rmsprop).
+    #[arg(long, value_name = "RHO")]
+    pub rho: Option<f32>,
+    /// First-moment decay (adam, adamw, amsgrad).
+    #[arg(long, value_name = "B1")]
+    pub beta1: Option<f32>,
+    /// Second-moment decay (adam, adamw, amsgrad).
+    #[arg(long, value_name = "B2")]
+    pub beta2: Option<f32>,
+    /// Added to the denominator (adagrad, rmsprop, adam…).
+    #[arg(long, value_name = "EPS")]
+    pub eps: Option<f32>,
+    /// Weight decay (L2 in the gradient; decoupled for adamw).
+    #[arg(long, value_name = "WD")]
+    pub weight_decay: Option<f32>,
+    /// Use AMSGrad's running maximum (adam, adamw).
+    #[arg(long)]
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub amsgrad: bool,
+    /// constant | step:EVERY:GAMMA | exp:GAMMA | plateau:FACTOR:PATIENCE.
+    #[arg(long, value_name = "SCHEDULE")]
+    pub lr_schedule: Option<String>,
+    /// Number of epochs [default: 10; the demo: up to 600].
+    #[arg(long, value_name = "N")]
+    pub epochs: Option<usize>,
+    /// Rows per batch [default: 32].
+    #[arg(long, value_name = "N")]
+    pub batch_size: Option<usize>,
+    /// Fraction of the training data held out for validation, in (0, 1).
+    #[arg(long, value_name = "FRACTION")]
+    pub validation_split: Option<f32>,
+    /// Stop after PATIENCE epochs without improvement (by more than MIN_DELTA) and keep the best weights.
+    #[arg(long, value_name = "PATIENCE[:MIN_DELTA]")]
+    pub early_stopping: Option<String>,
+    /// The metric early stopping watches [default: val_loss, or loss without validation data].
+    #[arg(long, value_name = "METRIC")]
+    pub monitor: Option<String>,
+    /// L1 penalty on every layer's weights.
+    #[arg(long, value_name = "L1")]
+    pub l1: Option<f32>,
+    /// L2 penalty on every layer's weights.
+    #[arg(long, value_name = "L2")]
+    pub l2: Option<f32>,
+    /// Weight initializer for every layer: glorot_uniform, glorot_normal, he_uniform, he_normal, lecun_normal.
+    #[arg(long, value_name = "INIT")]
+    pub init: Option<String>,
+    /// Seed for the weights, shuffles and splits [default: 0].
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+    /// CPU threads [default: one per core].
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+    /// Where to save the model [default: model.safetensors].
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Start from this model file's weights (fine-tuning).
+    #[arg(long, value_name = "MODEL")]
+    pub init_from: Option<PathBuf>,
+    /// Keep the rows in file order instead of reshuffling every epoch.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub no_shuffle: bool,
+    /// Write the history, one JSON object per epoch.
+    #[arg(long, value_name = "FILE.jsonl")]
+    pub history: Option<PathBuf>,
+    /// Write plots into this directory [the demo: plots].
+    #[arg(long, value_name = "DIR")]
+    pub plots: Option<PathBuf>,
+    /// text or json lines on stderr.
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub log_format: Option<LogFormat>,
+    /// Per-class loss weights: auto (inverse frequency) or w0,w1,...
+    #[arg(long, value_name = "auto|W0,W1,...")]
+    pub class_weight: Option<String>,
+    /// Write a checkpoint every N epochs.
+    #[arg(long, value_name = "N")]
+    pub checkpoint_every: Option<usize>,
+    /// The checkpoint file [default: the model path with .ckpt.safetensors].
+    #[arg(long, value_name = "FILE")]
+    pub checkpoint: Option<PathBuf>,
+    /// Rescale gradients whose global L2 norm exceeds X.
+    #[arg(long, value_name = "X")]
+    pub clip_norm: Option<f32>,
+    /// cpu, cuda or auto [default: cpu].
+    #[arg(long, value_enum, value_name = "DEVICE")]
+    pub device: Option<DeviceFlag>,
+}
+
+/// `mlp evaluate`.
+#[derive(Args, Debug)]
+pub struct EvaluateArgs {
+    /// The model file.
+    pub model: PathBuf,
+    /// Labelled data: a CSV file, an MNIST directory (the t10k split) or builtin:NAME?k=v.
+    #[arg(long, value_name = "SOURCE")]
+    pub data: String,
+    /// Print the metrics as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// CPU threads [default: one per core].
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+}
+
+/// `mlp predict`.
+#[derive(Args, Debug)]
+pub struct PredictArgs {
+    /// The model file.
+    pub model: PathBuf,
+    /// A CSV file with the model's input columns (the target may be there too) [default: stdin].
+    #[arg(long, value_name = "FILE.csv")]
+    pub input: Option<PathBuf>,
+    /// Where to write the predictions [default: stdout].
+    #[arg(long, value_name = "FILE.csv")]
+    pub output: Option<PathBuf>,
+    /// Add a p_<label> column per class.
+    #[arg(long)]
+    pub proba: bool,
+    /// Rows per chunk: memory stays bounded by one chunk.
+    #[arg(long, value_name = "N", default_value_t = 4096)]
+    pub chunk_rows: usize,
+}
+
+/// `mlp summary`.
+#[derive(Args, Debug)]
+pub struct SummaryArgs {
+    /// The model file (or use --layers and --inputs).
+    #[arg(required_unless_present = "layers", conflicts_with = "layers")]
+    pub model: Option<PathBuf>,
+    /// A layer spec, e.g. 512:relu,10:softmax.
+    #[arg(long, value_name = "SPEC", requires = "inputs")]
+    pub layers: Option<String>,
+    /// Input width for --layers.
+    #[arg(long, value_name = "N")]
+    pub inputs: Option<usize>,
+}
+
+/// `mlp gradcheck`.
+#[derive(Args, Debug)]
+pub struct GradcheckArgs {
+    /// The layers, e.g. 5:tanh,3:softmax.
+    #[arg(long, value_name = "SPEC")]
+    pub layers: String,
+    /// The loss.
+    #[arg(long, value_name = "LOSS")]
+    pub loss: String,
+    /// Input width.
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    pub inputs: usize,
+    /// Rows in the batch.
+    #[arg(long, value_name = "N", default_value_t = 6)]
+    pub rows: usize,
+    /// Seed for the weights and data.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub seed: u64,
+    /// The largest relative error that passes.
+    #[arg(long, value_name = "TOL", default_value_t = 1e-6)]
+    pub tolerance: f64,
+}
+
+/// `mlp data`.
+#[derive(Args, Debug)]
+pub struct DataArgs {
+    /// spirals, circles, blobs, xor or linear.
+    pub name: String,
+    /// Rows (per class for blobs).
+    #[arg(long, value_name = "N")]
+    pub n: Option<usize>,
+    /// Noise: the standard deviation (spirals sd, circles noise, blobs sd).
+    #[arg(long, value_name = "SD")]
+    pub noise: Option<f32>,
+    /// Seed.
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+    /// Where to write the CSV [default: stdout].
+    #[arg(long, value_name = "FILE.csv")]
+    pub out: Option<PathBuf>,
+}
+
+/// `mlp export`.
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    /// The model file.
+    pub model: PathBuf,
+    /// The ONNX file to write.
+    #[arg(long, value_name = "OUT.onnx")]
+    pub onnx: PathBuf,
+}
+
+/// `mlp plot`.
+#[derive(Args, Debug)]
+pub struct PlotArgs {
+    /// A history written by `mlp train --history`.
+    #[arg(long, value_name = "FILE.jsonl")]
+    pub history: PathBuf,
+    /// A model, to draw its confusion matrix (and decision boundary for 2-D inputs) on --data.
+    #[arg(long, value_name = "MODEL", requires = "data")]
+    pub model: Option<PathBuf>,
+    /// Labelled data for --model.
+    #[arg(long, value_name = "SOURCE", requires = "model")]
+    pub data: Option<String>,
+    /// The output directory (created if missing).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+}

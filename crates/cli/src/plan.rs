@@ -1,0 +1,436 @@
+//! Flags → a validated training plan: settings merged (flags over `--config` over a resumed
+//! checkpoint over the defaults), every value checked before any data is read.
+
+use crate::flags::{DeviceFlag, LogFormat, TrainArgs, TrainSettings};
+use crate::source::Source;
+use anyhow::{Context, Result};
+use mlp::backend::cuda::Cuda;
+use mlp::optim::OptimizerConfig;
+use mlp::train::{EarlyStopping, FitConfig};
+use mlp::{Error, Init, Loss, LrSchedule};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// The demo's data: the seed article's two spirals.
+pub const DEMO_DATA: &str = "builtin:spirals?n=1000&cycles=1.2&sd=0.03";
+/// The demo's network.
+pub const DEMO_LAYERS: &str = "10:relu,2:softmax";
+/// The demo's share of rows held out as test data.
+pub const DEMO_TEST_SPLIT: f32 = 0.2;
+
+/// Where training runs, once `auto` is resolved.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Device {
+    /// The CPU backend.
+    Cpu,
+    /// The CUDA backend on GPU 0.
+    Cuda,
+}
+
+/// What the model file records as the training configuration, and `--resume` reads back.
+#[derive(Serialize, Deserialize)]
+pub struct StoredTraining {
+    /// The merged settings, defaults filled in.
+    pub settings: TrainSettings,
+    /// Whether this was the no-argument demo (which adds its plateau stopper and test split).
+    pub demo: bool,
+    /// The trainer's configuration as resolved.
+    pub fit: FitConfig,
+}
+
+/// A validated `mlp train`.
+pub struct TrainPlan {
+    /// The merged settings (stored in the model file).
+    pub settings: TrainSettings,
+    /// The no-argument demo.
+    pub demo: bool,
+    /// Training data.
+    pub data: Source,
+    /// Test data.
+    pub test: Option<Source>,
+    /// The loss, when given (else it follows from the target).
+    pub loss: Option<Loss>,
+    /// The trainer's configuration (its loss is set once the data is known).
+    pub fit: FitConfig,
+    /// Initializer for every layer.
+    pub init: Option<Init>,
+    /// Model file.
+    pub out: PathBuf,
+    /// Checkpoint file.
+    pub checkpoint: PathBuf,
+    /// Checkpoint period in epochs (0: only on Ctrl-C).
+    pub checkpoint_every: usize,
+    /// History JSONL.
+    pub history: Option<PathBuf>,
+    /// Plot directory.
+    pub plots: Option<PathBuf>,
+    /// Progress format.
+    pub log_format: LogFormat,
+    /// Quiet.
+    pub quiet: bool,
+    /// Device.
+    pub device: Device,
+    /// `--class-weight auto`.
+    pub class_weight_auto: bool,
+    /// Checkpoint to resume from.
+    pub resume: Option<PathBuf>,
+}
+
+macro_rules! merge_settings {
+    ($over:expr, $base:expr; options: $($o:ident),*; flags: $($f:ident),*) => {{
+        let (over, base) = ($over, $base);
+        TrainSettings { $($o: over.$o.or(base.$o),)* $($f: over.$f || base.$f,)* }
+    }};
+}
+
+/// `over`'s values where given, else `base`'s.
+pub fn merge(over: TrainSettings, base: TrainSettings) -> TrainSettings {
+    merge_settings!(over, base;
+        options: data, test, target, drop, layers, loss, optimizer, lr, momentum, rho, beta1, beta2, eps,
+            weight_decay, lr_schedule, epochs, batch_size, validation_split, early_stopping, monitor, l1, l2,
+            init, seed, threads, out, init_from, history, plots, log_format, class_weight, checkpoint_every,
+            checkpoint, clip_norm, device;
+        flags: impute, nesterov, amsgrad, no_shuffle)
+}
+
+/// The demo's settings, under whatever the user gave.
+fn demo_defaults() -> TrainSettings {
+    TrainSettings {
+        data: Some(DEMO_DATA.into()),
+        layers: Some(DEMO_LAYERS.into()),
+        loss: Some("categorical_crossentropy".into()),
+        optimizer: Some("sgd".into()),
+        lr: Some(0.1),
+        momentum: Some(0.9),
+        batch_size: Some(32),
+        init: Some("he_uniform".into()),
+        epochs: Some(600),
+        plots: Some("plots".into()),
+        ..Default::default()
+    }
+}
+
+/// Reads a `--config` TOML file.
+pub fn read_config(path: &Path) -> Result<TrainSettings> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    toml::from_str(&text).map_err(|e| {
+        // toml's message spans several lines (a caret under the offending text); keep the gist on one.
+        let msg = e.message().to_string();
+        let at = e.span().map(|s| {
+            let line = text[..s.start.min(text.len())].matches('\n').count() + 1;
+            format!(":{line}")
+        });
+        anyhow::Error::from(Error::format(format!("{}{}", path.display(), at.unwrap_or_default()), msg))
+    })
+}
+
+/// Parses `constant | step:EVERY:GAMMA | exp:GAMMA | plateau:FACTOR:PATIENCE`.
+pub fn parse_schedule(s: &str) -> Result<LrSchedule, Error> {
+    let bad = || {
+        Error::config(
+            format!("learning-rate schedule '{s}'"),
+            "expected constant, step:EVERY:GAMMA, exp:GAMMA or plateau:FACTOR:PATIENCE",
+        )
+    };
+    let parts: Vec<&str> = s.trim().split(':').collect();
+    let num = |i: usize| parts.get(i).and_then(|p| p.trim().parse::<f32>().ok()).ok_or_else(bad);
+    let int = |i: usize| parts.get(i).and_then(|p| p.trim().parse::<usize>().ok()).ok_or_else(bad);
+    let sched = match (parts[0].trim(), parts.len()) {
+        ("constant", 1) => LrSchedule::Constant,
+        ("step", 3) => LrSchedule::Step { every: int(1)?, gamma: num(2)? },
+        ("exp", 2) => LrSchedule::Exponential { gamma: num(1)? },
+        ("plateau", 3) => {
+            LrSchedule::ReduceOnPlateau { factor: num(1)?, patience: int(2)?, min_delta: 0.0, min_lr: 0.0 }
+        }
+        _ => return Err(bad()),
+    };
+    sched.validate()?;
+    Ok(sched)
+}
+
+/// Parses `PATIENCE[:MIN_DELTA]`.
+fn parse_early_stopping(s: &str, monitor: Option<&str>) -> Result<EarlyStopping, Error> {
+    let bad = || Error::config(format!("early stopping '{s}'"), "expected PATIENCE[:MIN_DELTA], e.g. 10 or 10:0.001");
+    let (p, d) = s.split_once(':').unwrap_or((s, "0"));
+    let patience: usize = p.trim().parse().map_err(|_| bad())?;
+    let min_delta: f64 = d.trim().parse().map_err(|_| bad())?;
+    if patience == 0 || !(min_delta >= 0.0 && min_delta.is_finite()) {
+        return Err(Error::config(
+            "early stopping (--early-stopping)",
+            "patience must be at least 1 and min delta a number ≥ 0",
+        ));
+    }
+    let mut es = EarlyStopping { patience, min_delta, ..Default::default() };
+    if let Some(m) = monitor {
+        const KNOWN: [&str; 6] = ["loss", "accuracy", "mae", "val_loss", "val_accuracy", "val_mae"];
+        if !KNOWN.contains(&m) {
+            return Err(Error::config(format!("monitor '{m}'"), format!("expected one of {}", KNOWN.join(", "))));
+        }
+        es.monitor = m.to_string();
+    }
+    Ok(es)
+}
+
+/// The optimizer named in `s` with every given hyperparameter applied; a flag that does not
+/// belong to that optimizer is an error rather than silently ignored.
+fn build_optimizer(s: &TrainSettings) -> Result<OptimizerConfig, Error> {
+    let name = s.optimizer.as_deref().unwrap_or("adam");
+    let mut opt = OptimizerConfig::from_name(name)?;
+    let not_for =
+        |flag: &str| Error::config(flag.to_string(), format!("does not apply to the {} optimizer", opt_name(name)));
+    if let Some(v) = s.lr {
+        opt.set_lr(v);
+    }
+    match &mut opt {
+        OptimizerConfig::Sgd { momentum, nesterov, weight_decay, .. } => {
+            if let Some(m) = s.momentum {
+                *momentum = m;
+            }
+            if s.nesterov {
+                *nesterov = true;
+                if s.momentum.is_none() && *momentum == 0.0 {
+                    *momentum = 0.9;
+                }
+            }
+            if let Some(w) = s.weight_decay {
+                *weight_decay = w;
+            }
+            for (given, flag) in [
+                (s.rho.is_some(), "--rho"),
+                (s.beta1.is_some(), "--beta1"),
+                (s.beta2.is_some(), "--beta2"),
+                (s.eps.is_some(), "--eps"),
+                (s.amsgrad, "--amsgrad"),
+            ] {
+                if given {
+                    return Err(not_for(flag));
+                }
+            }
+        }
+        OptimizerConfig::Adagrad { eps, weight_decay, .. } => {
+            if let Some(v) = s.eps {
+                *eps = v;
+            }
+            if let Some(w) = s.weight_decay {
+                *weight_decay = w;
+            }
+            for (given, flag) in [
+                (s.momentum.is_some(), "--momentum"),
+                (s.nesterov, "--nesterov"),
+                (s.rho.is_some(), "--rho"),
+                (s.beta1.is_some(), "--beta1"),
+                (s.beta2.is_some(), "--beta2"),
+                (s.amsgrad, "--amsgrad"),
+            ] {
+                if given {
+                    return Err(not_for(flag));
+                }
+            }
+        }
+        OptimizerConfig::RmsProp { rho, eps, momentum, weight_decay, .. } => {
+            if let Some(v) = s.rho {
+                *rho = v;
+            }
+            if let Some(v) = s.eps {
+                *eps = v;
+            }
+            if let Some(v) = s.momentum {
+                *momentum = v;
+            }
+            if let Some(w) = s.weight_decay {
+                *weight_decay = w;
+            }
+            for (given, flag) in [
+                (s.nesterov, "--nesterov"),
+                (s.beta1.is_some(), "--beta1"),
+                (s.beta2.is_some(), "--beta2"),
+                (s.amsgrad, "--amsgrad"),
+            ] {
+                if given {
+                    return Err(not_for(flag));
+                }
+            }
+        }
+        OptimizerConfig::Adam { beta1, beta2, eps, amsgrad, weight_decay, .. }
+        | OptimizerConfig::AdamW { beta1, beta2, eps, amsgrad, weight_decay, .. } => {
+            if let Some(v) = s.beta1 {
+                *beta1 = v;
+            }
+            if let Some(v) = s.beta2 {
+                *beta2 = v;
+            }
+            if let Some(v) = s.eps {
+                *eps = v;
+            }
+            if let Some(w) = s.weight_decay {
+                *weight_decay = w;
+            }
+            *amsgrad |= s.amsgrad;
+            for (given, flag) in
+                [(s.momentum.is_some(), "--momentum"), (s.nesterov, "--nesterov"), (s.rho.is_some(), "--rho")]
+            {
+                if given {
+                    return Err(not_for(flag));
+                }
+            }
+        }
+    }
+    opt.validate()?;
+    Ok(opt)
+}
+
+fn opt_name(name: &str) -> String {
+    name.trim().to_ascii_lowercase()
+}
+
+/// Checks that `path` can be written (its directory exists and takes a new file) without leaving
+/// anything behind.
+pub fn check_output(path: &Path, flag: &str) -> Result<()> {
+    let what = format!("output path ({flag})");
+    match mlp::model_file::AtomicFile::create(path) {
+        Ok(probe) => {
+            drop(probe);
+            Ok(())
+        }
+        Err(Error::Config { msg, .. }) => Err(Error::config(what, msg).into()),
+        Err(Error::Io { source, .. }) => Err(Error::config(
+            what,
+            format!("cannot create a file beside `{}`: {source}; choose a writable directory", path.display()),
+        )
+        .into()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Resolves `--device auto` and checks `--device cuda` now, before any data is read.
+pub fn resolve_device(flag: DeviceFlag) -> Result<Device> {
+    Ok(match flag {
+        DeviceFlag::Cpu => Device::Cpu,
+        DeviceFlag::Cuda => {
+            Cuda::new(0)?;
+            Device::Cuda
+        }
+        DeviceFlag::Auto => {
+            if Cuda::new(0).is_ok() {
+                Device::Cuda
+            } else {
+                Device::Cpu
+            }
+        }
+    })
+}
+
+impl TrainPlan {
+    /// Merges and checks everything that does not need the data.
+    pub fn new(args: TrainArgs) -> Result<TrainPlan> {
+        let TrainArgs { config, resume, quiet, settings } = args;
+        let mut merged = settings;
+        if let Some(path) = &config {
+            merged = merge(merged, read_config(path)?);
+        }
+        let mut demo = false;
+        if let Some(path) = &resume {
+            let (_, meta) = mlp::model_file::load_checkpoint(path)?;
+            let stored: StoredTraining =
+                meta.training.clone().and_then(|v| serde_json::from_value(v).ok()).with_context(|| {
+                    format!("{}: the checkpoint has no training settings to resume with", path.display())
+                })?;
+            demo = stored.demo;
+            merged = merge(merged, stored.settings);
+        }
+        if merged.data.is_none() {
+            demo = true;
+        }
+        if demo {
+            merged = merge(merged, demo_defaults());
+        }
+        let s = &merged;
+        let loss = s.loss.as_deref().map(str::parse::<Loss>).transpose()?;
+        let optimizer = build_optimizer(s)?;
+        let schedule = s.lr_schedule.as_deref().map(parse_schedule).transpose()?.unwrap_or_default();
+        let early_stopping =
+            s.early_stopping.as_deref().map(|e| parse_early_stopping(e, s.monitor.as_deref())).transpose()?;
+        if s.monitor.is_some() && early_stopping.is_none() {
+            return Err(Error::config("--monitor", "needs --early-stopping PATIENCE").into());
+        }
+        if s.threads == Some(0) {
+            return Err(Error::config("thread count", "--threads must be at least 1").into());
+        }
+        if s.checkpoint_every == Some(0) {
+            return Err(Error::config("--checkpoint-every", "must be at least 1 epoch").into());
+        }
+        let init = s.init.as_deref().map(str::parse::<Init>).transpose()?;
+        for (v, flag) in [(s.l1, "--l1"), (s.l2, "--l2")] {
+            if let Some(v) = v
+                && !(v >= 0.0 && v.is_finite())
+            {
+                return Err(Error::config(flag, format!("must be a number ≥ 0, got {v}")).into());
+            }
+        }
+        let (class_weights, class_weight_auto) = match s.class_weight.as_deref() {
+            None => (None, false),
+            Some("auto") => (None, true),
+            Some(list) => {
+                let w: Result<Vec<f32>, _> = list.split(',').map(|v| v.trim().parse::<f32>()).collect();
+                let w = w.map_err(|_| {
+                    Error::config(format!("class weights '{list}'"), "expected auto or numbers such as 1,3.5")
+                })?;
+                (Some(w), false)
+            }
+        };
+        let fit = FitConfig {
+            loss: loss.unwrap_or(Loss::Mse),
+            optimizer,
+            schedule,
+            epochs: s.epochs.unwrap_or(10),
+            batch_size: s.batch_size.unwrap_or(32),
+            shuffle: !s.no_shuffle,
+            seed: s.seed.unwrap_or(0),
+            validation_split: s.validation_split.unwrap_or(0.0),
+            early_stopping,
+            class_weights,
+            clip_norm: s.clip_norm,
+            threads: s.threads.unwrap_or(0),
+        };
+        if s.validation_split == Some(0.0) {
+            return Err(Error::config("validation split (--validation-split)", "must be in (0, 1), got 0").into());
+        }
+        fit.validate()?;
+
+        let out = s.out.clone().unwrap_or_else(|| PathBuf::from("model.safetensors"));
+        check_output(&out, "--out")?;
+        let checkpoint = s.checkpoint.clone().unwrap_or_else(|| out.with_extension("ckpt.safetensors"));
+        check_output(&checkpoint, "--checkpoint")?;
+        if let Some(h) = &s.history {
+            check_output(h, "--history")?;
+        }
+        if let Some(p) = &s.plots
+            && p.exists()
+            && !p.is_dir()
+        {
+            return Err(Error::config("--plots", format!("`{}` exists and is not a directory", p.display())).into());
+        }
+        let device = resolve_device(s.device.unwrap_or(DeviceFlag::Cpu))?;
+        let data = Source::parse(s.data.as_deref().unwrap_or(DEMO_DATA));
+        let test = s.test.as_deref().map(Source::parse);
+        Ok(TrainPlan {
+            demo,
+            data,
+            test,
+            loss,
+            fit,
+            init,
+            out,
+            checkpoint,
+            checkpoint_every: s.checkpoint_every.unwrap_or(0),
+            history: s.history.clone(),
+            plots: s.plots.clone(),
+            log_format: s.log_format.unwrap_or(LogFormat::Text),
+            quiet,
+            device,
+            class_weight_auto,
+            resume,
+            settings: merged,
+        })
+    }
+}

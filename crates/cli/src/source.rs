@@ -1,0 +1,192 @@
+//! Data sources named on the command line (CSV file, MNIST directory, `builtin:` generator), read
+//! into datasets with the preprocessing fitted on the training part and replayed on the rest.
+
+use anyhow::{Context, Result, bail};
+use mlp::Loss;
+use mlp::data::csv::Table;
+use mlp::data::idx::{MnistSplit, load_mnist};
+use mlp::data::synth;
+use mlp::data::{Dataset, Targets};
+use mlp::model_file::{InputSpec, ModelMeta};
+use mlp::preprocess::{PreprocessConfig, Preprocessor, TargetKind};
+use std::path::{Path, PathBuf};
+
+/// Where rows come from.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Source {
+    /// A CSV file with a header row.
+    Csv(PathBuf),
+    /// A directory of MNIST IDX files.
+    Idx(PathBuf),
+    /// `builtin:NAME?k=v&…`.
+    Builtin(String),
+}
+
+impl Source {
+    /// Reads a `--data` value: `builtin:` prefix, else a directory (IDX), else a file (CSV).
+    pub fn parse(s: &str) -> Source {
+        if s.starts_with("builtin:") {
+            Source::Builtin(s.to_string())
+        } else if Path::new(s).is_dir() {
+            Source::Idx(PathBuf::from(s))
+        } else {
+            Source::Csv(PathBuf::from(s))
+        }
+    }
+}
+
+/// How to read the training CSV.
+pub struct CsvOptions<'a> {
+    /// The target column (default: last).
+    pub target: Option<&'a str>,
+    /// Columns to ignore.
+    pub drop: &'a [String],
+    /// Fill missing cells.
+    pub impute: bool,
+}
+
+/// Training (and test) data, encoded, with what `predict` needs to encode new data the same way.
+pub struct TrainData {
+    /// The training rows (validation is split off later by the trainer).
+    pub train: Dataset,
+    /// The test rows, when given (or split off, for the demo).
+    pub test: Option<Dataset>,
+    /// The fitted input encoding.
+    pub input: InputSpec,
+    /// Class labels, for class targets.
+    pub classes: Option<Vec<String>>,
+    /// Notes for the user (imputed cells…).
+    pub notes: Vec<String>,
+}
+
+fn numbered_classes(y: &Targets) -> Option<Vec<String>> {
+    y.n_classes().map(|k| (0..k).map(|i| i.to_string()).collect())
+}
+
+fn pixel_spec(cols: usize) -> InputSpec {
+    let side = (cols as f64).sqrt().round() as usize;
+    let (rows, cols) = if side * side == cols { (side, side) } else { (1, cols) };
+    InputSpec::Pixels { rows, cols, target: "label".into() }
+}
+
+fn feature_names(n: usize) -> Vec<String> {
+    (1..=n).map(|i| format!("x{i}")).collect()
+}
+
+/// The target column name `mlp data` writes for these targets.
+pub fn target_column(y: &Targets) -> &'static str {
+    match y {
+        Targets::Classes { .. } => "label",
+        Targets::Values(_) => "y",
+    }
+}
+
+fn read_table(path: &Path) -> Result<Table> {
+    Ok(Table::read(path)?)
+}
+
+/// Loads the training source and fits its preprocessing; `loss` (when given) decides the task,
+/// else the target decides. `test_split` holds out that fraction as test data (the demo).
+pub fn load_train(
+    source: &Source,
+    test: Option<&Source>,
+    csv: &CsvOptions<'_>,
+    loss: Option<Loss>,
+    seed: u64,
+    test_split: Option<f32>,
+) -> Result<TrainData> {
+    let mut notes = Vec::new();
+    let (train, input, classes) = match source {
+        Source::Csv(path) => {
+            let table = read_table(path)?;
+            let kind = match loss {
+                Some(l) if l.is_classification() => TargetKind::Classes,
+                Some(_) => TargetKind::Values,
+                None => {
+                    let target = csv.target.map(str::to_string).or_else(|| table.columns.last().cloned());
+                    TargetKind::infer(&table, target.as_deref().unwrap_or_default())?
+                }
+            };
+            let cfg = PreprocessConfig {
+                target: csv.target.map(str::to_string),
+                drop: csv.drop.to_vec(),
+                impute: csv.impute,
+                standardize: true,
+            };
+            let (pre, data) = Preprocessor::fit(&table, &cfg, kind)?;
+            if !pre.imputed().is_empty() {
+                let list: Vec<String> = pre.imputed().iter().map(|(c, n)| format!("{c} {n}")).collect();
+                let total: usize = pre.imputed().iter().map(|(_, n)| n).sum();
+                notes.push(format!("imputed {total} missing cells: {}", list.join(", ")));
+            }
+            let classes = pre.class_labels().map(<[String]>::to_vec);
+            (data, InputSpec::Table { preprocessor: pre }, classes)
+        }
+        Source::Idx(dir) => {
+            let data = load_mnist(dir, MnistSplit::Train)?;
+            let input = pixel_spec(data.x.cols);
+            let classes = numbered_classes(&data.y);
+            (data, input, classes)
+        }
+        Source::Builtin(spec) => {
+            let mut data = synth::builtin(spec)?;
+            let classes = numbered_classes(&data.y);
+            let input = InputSpec::standardize(&data.x, feature_names(data.x.cols), target_column(&data.y));
+            input.scale_numeric(&mut data.x)?;
+            (data, input, classes)
+        }
+    };
+    if let Some(classes) = &classes
+        && classes.len() < 2
+    {
+        bail!("the training data has a single class; a classifier needs at least two");
+    }
+    let (train, test) = match (test, test_split) {
+        (Some(t), _) => (train, Some(load_eval(t, &input, classes.as_deref())?)),
+        (None, Some(f)) => {
+            let (tr, te) = train.split(f, seed, true);
+            (tr, Some(te))
+        }
+        (None, None) => (train, None),
+    };
+    Ok(TrainData { train, test, input, classes, notes })
+}
+
+/// Loads labelled data for a model with `input` encoding and `classes`: the test split of an
+/// MNIST directory, a regenerated built-in dataset, or a CSV file with the model's columns.
+pub fn load_eval(source: &Source, input: &InputSpec, classes: Option<&[String]>) -> Result<Dataset> {
+    let data = match source {
+        Source::Csv(path) => input.transform(&read_table(path)?, classes)?,
+        Source::Idx(dir) => {
+            let mut d = load_mnist(dir, MnistSplit::Test)?;
+            if !matches!(input, InputSpec::Pixels { .. }) {
+                bail!("{}: this model was not trained on images; give it data like its training data", dir.display());
+            }
+            input.scale_numeric(&mut d.x)?;
+            d
+        }
+        Source::Builtin(spec) => {
+            let mut d = synth::builtin(spec)?;
+            if matches!(input, InputSpec::Table { .. }) {
+                bail!("`{spec}`: this model was trained on a CSV file; give it a CSV file with the same columns");
+            }
+            input.scale_numeric(&mut d.x).with_context(|| format!("`{spec}` does not fit this model"))?;
+            d
+        }
+    };
+    if let (Targets::Classes { n_classes, .. }, Some(classes)) = (&data.y, classes)
+        && *n_classes > classes.len()
+    {
+        bail!(
+            "the data has {n_classes} classes but the model knows {} ({}); give it data with the model's classes",
+            classes.len(),
+            classes.join(", ")
+        );
+    }
+    Ok(data)
+}
+
+/// [`load_eval`] for a saved model.
+pub fn load_for_model(source: &Source, meta: &ModelMeta) -> Result<Dataset> {
+    load_eval(source, &meta.input, meta.classes.as_deref())
+}

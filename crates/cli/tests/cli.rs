@@ -1,0 +1,14 @@
+//! The `mlp` binary end to end: one integration test binary, one module per concern (in `cli/`),
+//! each test in its own temporary directory.
+
+#[path = "cli/util.rs"]
+mod util;
+
+#[path = "cli/errors.rs"]
+mod errors;
+#[path = "cli/files.rs"]
+mod files;
+#[path = "cli/plots.rs"]
+mod plots;
+#[path = "cli/train.rs"]
+mod train;

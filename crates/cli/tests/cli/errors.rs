@@ -1,0 +1,274 @@
+//! Issue 5's catalogue of bad input, as far as the command line sees it: each case exits with 2
+//! and one line that names the file, line and column (or flag, or tensor) and says what to do,
+//! and leaves no output file behind.
+
+use crate::util::Dir;
+
+const OK: &str = "a,b,y\n1,2,0\n3,4,1\n5,6,0\n7,8,1\n";
+
+/// Trains on `data` (written as `d.csv`) with `flags`, expecting failure with `needles`, and no model.
+fn train_fails(name: &str, data: &str, flags: &[&str], needles: &[&str]) {
+    let d = Dir::new(name);
+    d.write("d.csv", data);
+    d.write("ok.csv", OK);
+    let mut args = vec!["train", "--data", "d.csv"];
+    if !flags.contains(&"--epochs") {
+        args.extend(["--epochs", "1"]);
+    }
+    if !flags.contains(&"--out") {
+        args.extend(["--out", "m.safetensors"]);
+    }
+    args.extend_from_slice(flags);
+    d.mlp(&args).fails_with(needles);
+    assert!(!d.join("m.safetensors").exists(), "{name}: a failed run must not leave a model");
+    assert!(d.files().iter().all(|f| !f.ends_with(".tmp")), "{name}: temporary files left: {:?}", d.files());
+}
+
+#[test]
+fn bad_csv_files() {
+    train_fails("empty", "", &[], &["d.csv: the file is empty", "header row"]);
+    train_fails("header-only", "a,b,y\n", &[], &["d.csv: has a header but no data rows"]);
+    train_fails("ragged", "a,b,y\n1,2,0\n3,4\n", &[], &["d.csv:3:3", "has 2 fields, but the header has 3"]);
+    train_fails(
+        "missing-cell",
+        "a,b,y\n1,,0\n3,4,1\n",
+        &[],
+        &["d.csv:2:2", "column `b` has a missing value", "--impute"],
+    );
+    train_fails("nan-cell", "a,b,y\n1,NaN,0\n3,4,1\n", &[], &["d.csv:2:2", "missing value", "--impute"]);
+    train_fails("missing-target", OK, &["--target", "label"], &["d.csv: has no target column `label`", "a, b, y"]);
+    train_fails("single-class", "a,b,y\n1,2,0\n3,4,0\n", &[], &["target column `y` has a single class `0`"]);
+    train_fails(
+        "string-target-regression",
+        "a,b,y\n1,2,cat\n3,4,dog\n",
+        &["--loss", "mse"],
+        &["d.csv:2:3", "must hold numbers for a regression", "`cat`"],
+    );
+    train_fails("missing-file", OK, &["--test", "nope.csv"], &["nope.csv: No such file or directory"]);
+}
+
+#[test]
+fn bad_test_data() {
+    let d = Dir::new("bad-test");
+    d.write("d.csv", OK);
+    d.write("unseen.csv", "a,b,y\n1,2,0\n3,4,7\n");
+    d.write("text.csv", "a,b,y\n1,x,0\n");
+    let base = ["train", "--data", "d.csv", "--epochs", "1", "--layers", "4:relu,2:softmax"];
+    let with = |extra: &[&str]| {
+        let mut a = base.to_vec();
+        a.extend_from_slice(extra);
+        d.mlp(&a)
+    };
+    with(&["--test", "unseen.csv"]).fails_with(&["unseen.csv:3:3", "class `7`", "not seen in training", "0, 1"]);
+    with(&["--test", "text.csv"]).fails_with(&["text.csv:2:2", "column `b` was numeric in training", "`x`"]);
+    assert!(!d.join("model.safetensors").exists());
+}
+
+#[test]
+fn bad_layers_and_losses() {
+    train_fails(
+        "unknown-activation",
+        OK,
+        &["--layers", "4:relux,2:softmax"],
+        &["activation 'relux'", "expected one of"],
+    );
+    train_fails("zero-units", OK, &["--layers", "0:relu,2:softmax"], &["layer '0:relu'", "at least 1 unit"]);
+    train_fails("bad-units", OK, &["--layers", "x:relu"], &["'x' is not a number of units"]);
+    train_fails(
+        "loss-vs-output",
+        OK,
+        &["--layers", "4:relu,2:sigmoid", "--loss", "categorical_crossentropy"],
+        &["loss categorical_crossentropy", "needs a softmax output layer", "2:sigmoid"],
+    );
+    train_fails(
+        "bce-vs-softmax",
+        OK,
+        &["--layers", "2:softmax", "--loss", "binary_crossentropy"],
+        &["needs a sigmoid output layer"],
+    );
+    train_fails("unknown-loss", OK, &["--loss", "hinge"], &["loss 'hinge'", "expected one of"]);
+    train_fails(
+        "too-few-outputs",
+        "a,y\n1,a\n2,b\n3,c\n",
+        &["--layers", "4:relu,2:softmax"],
+        &["3 classes", "2 units", "3:softmax"],
+    );
+}
+
+#[test]
+fn bad_hyperparameters() {
+    let cases: &[(&[&str], &[&str])] = &[
+        (&["--lr", "0"], &["learning rate (--lr): must be > 0, got 0"]),
+        (&["--lr", "-0.5"], &["learning rate (--lr): must be > 0, got -0.5"]),
+        (&["--batch-size", "0"], &["batch size (--batch-size): must be at least 1"]),
+        (&["--optimizer", "sgd", "--momentum", "1"], &["momentum: must be in [0, 1), got 1"]),
+        (&["--validation-split", "1.5"], &["validation split (--validation-split): must be in (0, 1), got 1.5"]),
+        (&["--validation-split", "0"], &["validation split (--validation-split): must be in (0, 1), got 0"]),
+        (&["--threads", "0"], &["--threads must be at least 1"]),
+        (&["--epochs", "0"], &["epochs (--epochs): must be at least 1"]),
+        (&["--optimizer", "adam", "--rho", "0.9"], &["--rho", "does not apply to the adam optimizer"]),
+        (&["--optimizer", "lion"], &["optimizer 'lion'", "unknown optimizer"]),
+        (&["--lr-schedule", "cosine"], &["learning-rate schedule 'cosine'", "step:EVERY:GAMMA"]),
+        (&["--early-stopping", "soon"], &["early stopping 'soon'", "PATIENCE[:MIN_DELTA]"]),
+        (&["--clip-norm", "0"], &["clip norm (--clip-norm): must be > 0"]),
+        (&["--class-weight", "1,x"], &["class weights '1,x'"]),
+        (&["--init", "ones"], &["initializer 'ones'"]),
+        (&["--device", "cuda"], &["built without CUDA support", "--device cpu"]),
+        (&["--checkpoint-every", "0"], &["--checkpoint-every", "at least 1"]),
+    ];
+    for (i, (flags, needles)) in cases.iter().enumerate() {
+        train_fails(&format!("hyper-{i}"), OK, flags, needles);
+    }
+}
+
+#[test]
+fn bad_output_paths() {
+    train_fails(
+        "missing-dir",
+        OK,
+        &["--out", "nowhere/m.safetensors"],
+        &["output path (--out)", "`nowhere` does not exist"],
+    );
+    train_fails(
+        "file-as-dir",
+        OK,
+        &["--out", "ok.csv/m.safetensors"],
+        &["output path (--out)", "`ok.csv` is not a directory"],
+    );
+    // sysfs refuses new files even to root, so this holds whoever runs the tests.
+    train_fails("unwritable-dir", OK, &["--out", "/sys/m.safetensors"], &["output path (--out)", "Permission denied"]);
+    train_fails("history-dir", OK, &["--history", "nowhere/h.jsonl"], &["output path (--history)", "does not exist"]);
+
+    let d = Dir::new("dev-full");
+    d.write("d.csv", OK);
+    d.mlp(&["train", "--data", "d.csv", "--epochs", "1", "--out", "/dev/full", "-q"])
+        .fails_with(&["/dev/full", "No space left on device"]);
+    d.mlp(&["data", "circles", "--out", "/dev/full"]).fails_with(&["/dev/full", "No space left on device"]);
+    d.mlp(&["train", "--data", "d.csv", "--epochs", "1", "--out", "m.safetensors", "-q"]).ok();
+    d.mlp(&["predict", "m.safetensors", "--input", "d.csv", "--output", "/dev/full"])
+        .fails_with(&["No space left on device"]);
+    d.mlp(&["predict", "m.safetensors", "--input", "d.csv", "--output", "nowhere/p.csv"])
+        .fails_with(&["does not exist"]);
+}
+
+#[test]
+fn damaged_model_files() {
+    let d = Dir::new("bad-model");
+    d.write("d.csv", OK);
+    d.mlp(&["train", "--data", "d.csv", "--epochs", "1", "--out", "m.safetensors", "-q"]).ok();
+    let good = std::fs::read(d.join("m.safetensors")).unwrap();
+    let check = |bytes: &[u8], needles: &[&str]| {
+        std::fs::write(d.join("bad.safetensors"), bytes).unwrap();
+        d.mlp(&["predict", "bad.safetensors", "--input", "d.csv", "--output", "p.csv"]).fails_with(needles);
+        d.mlp(&["evaluate", "bad.safetensors", "--data", "d.csv"]).fails_with(needles);
+        assert!(!d.join("p.csv").exists());
+    };
+    check(&[], &["bad.safetensors: is not a safetensors model file", "only 0 bytes"]);
+    check(&good[..good.len() / 2], &["bad.safetensors: is truncated"]);
+    check(b"this is not a model file at all, just text", &["bad.safetensors: is truncated or not a safetensors file"]);
+    let n = u64::from_le_bytes(good[..8].try_into().unwrap()) as usize;
+    let header: serde_json::Value = serde_json::from_slice(&good[8..8 + n]).unwrap();
+    let with_header = |h: &serde_json::Value| {
+        let mut hs = serde_json::to_vec(h).unwrap();
+        while !hs.len().is_multiple_of(8) {
+            hs.push(b' ');
+        }
+        let mut out = (hs.len() as u64).to_le_bytes().to_vec();
+        out.extend(hs);
+        out.extend(&good[8 + n..]);
+        out
+    };
+    let mut h = header.clone();
+    h["__metadata__"]["format_version"] = "9".into();
+    check(&with_header(&h), &["written by a newer mlp", "format version 9", "upgrade mlp"]);
+    let mut h = header.clone();
+    h["__metadata__"]["mlp"] = "{\"architecture\": 3".into();
+    check(&with_header(&h), &["garbled `mlp` metadata"]);
+    let mut h = header.clone();
+    h["layers.0.weight"]["dtype"] = "F64".into();
+    check(&with_header(&h), &["tensor `layers.0.weight` has dtype F64", "F32 only"]);
+    let mut h = header.clone();
+    let shape = h["layers.0.weight"]["shape"].clone();
+    h["layers.0.weight"]["shape"] = serde_json::json!([shape[1], shape[0]]);
+    check(&with_header(&h), &["tensor `layers.0.weight` has shape", "but the architecture in the metadata says"]);
+    let mut h = header.clone();
+    h["layers.0.bias"]["data_offsets"][1] = serde_json::json!(1u64 << 50);
+    check(&with_header(&h), &["is truncated: tensor `layers.0.bias`"]);
+    let mut garbled = good.clone();
+    garbled[9] = b'#';
+    check(&garbled, &["garbled header"]);
+}
+
+#[test]
+fn predict_with_wrong_columns() {
+    let d = Dir::new("predict-columns");
+    d.write("d.csv", OK);
+    d.mlp(&["train", "--data", "d.csv", "--epochs", "1", "--out", "m.safetensors", "-q"]).ok();
+    let cases: &[(&str, &[&str])] = &[
+        ("a,c\n1,2\n", &["x.csv: has a column `c` the model was not trained on", "expected the columns a, b"]),
+        ("a\n1\n", &["x.csv: has no column `b`, which the model needs"]),
+        ("a,b\n1,2\n3\n", &["x.csv:3"]),
+        ("a,b\n1,2\n3,seven\n", &["x.csv:3:2", "`seven`"]),
+        ("", &["x.csv: the file is empty"]),
+    ];
+    for (csv, needles) in cases {
+        d.write("x.csv", csv);
+        d.mlp(&["predict", "m.safetensors", "--input", "x.csv", "--output", "p.csv"]).fails_with(needles);
+        assert!(!d.join("p.csv").exists(), "no partial output for {csv:?}");
+        assert!(d.files().iter().all(|f| !f.ends_with(".tmp")), "temporary file left: {:?}", d.files());
+    }
+    // A built-in model is checked by column name too.
+    d.mlp(&["train", "--data", "builtin:circles", "--epochs", "1", "--out", "c.safetensors", "-q"]).ok();
+    d.write("y.csv", "x2,x3\n1,2\n");
+    d.mlp(&["predict", "c.safetensors", "--input", "y.csv"]).fails_with(&["column `x3` the model was not trained on"]);
+}
+
+#[test]
+fn bad_sources_and_usage() {
+    let d = Dir::new("usage");
+    d.mlp(&["train", "--data", "builtin:moons", "--epochs", "1"])
+        .fails_with(&["builtin dataset `moons`", "unknown name"]);
+    d.mlp(&["train", "--data", "builtin:circles?n=abc", "--epochs", "1"]).fails_with(&["builtin dataset"]);
+    std::fs::create_dir(d.join("imgs")).unwrap();
+    d.mlp(&["train", "--data", "imgs", "--epochs", "1"]).fails_with(&["imgs: no MNIST images file found"]);
+    std::fs::write(d.join("imgs/train-images-idx3-ubyte"), [0u8, 0, 8, 1, 0, 0, 0, 0]).unwrap();
+    std::fs::write(d.join("imgs/train-labels-idx1-ubyte"), [0u8, 0, 8, 1, 0, 0, 0, 0]).unwrap();
+    d.mlp(&["train", "--data", "imgs", "--epochs", "1"]).fails_with(&["train-images-idx3-ubyte"]);
+    // clap's own usage errors exit with 2 as well.
+    let run = d.mlp(&["train", "--epochs", "many"]);
+    assert_eq!(run.code, Some(2), "{}", run.stderr);
+    assert!(run.stderr.contains("invalid value 'many'"), "{}", run.stderr);
+    d.mlp(&["summary", "--layers", "4:relu", "--inputs", "0"]).fails_with(&["input width"]);
+}
+
+/// Issue 5: a diverging run stops at the bad batch, says where, and keeps only finite weights.
+#[test]
+fn divergence_keeps_the_last_good_weights() {
+    let d = Dir::new("diverge");
+    d.mlp(&[
+        "train",
+        "--data",
+        "builtin:linear",
+        "--layers",
+        "8:relu,1:linear",
+        "--loss",
+        "mse",
+        "--optimizer",
+        "sgd",
+        "--lr",
+        "100",
+        "--epochs",
+        "50",
+        "--out",
+        "m.safetensors",
+        "-q",
+    ])
+    .fails_with(&[
+        "the loss became",
+        "at epoch 1, batch",
+        "--clip-norm",
+        "last good weights are in m.safetensors",
+    ]);
+    let saved = mlp::model_file::load(&d.join("m.safetensors")).expect("the kept weights load");
+    assert!(saved.model.check().is_ok());
+}
