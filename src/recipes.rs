@@ -13,7 +13,7 @@ use crate::train::{FitConfig, PlateauStopper};
 pub struct Spirals {
     /// The network.
     pub model: ModelConfig,
-    /// Loss, optimizer, batches and the epoch limit.
+    /// Loss, optimizer, batches and the epoch limit (600, as the PyTorch reference).
     pub fit: FitConfig,
     /// Stops once training accuracy has settled.
     pub stopper: PlateauStopper,
@@ -30,7 +30,7 @@ impl Spirals {
             fit: FitConfig {
                 loss: Loss::CategoricalCrossEntropy,
                 optimizer: OptimizerConfig::momentum(0.1, 0.9),
-                epochs: 1000,
+                epochs: 600,
                 batch_size: 32,
                 seed,
                 ..Default::default()

@@ -181,7 +181,7 @@ pub struct Checkpoint {
 }
 
 /// Where checkpoints go: typically a closure writing them to a file.
-pub type CheckpointSink = dyn FnMut(&Checkpoint) -> Result<()> + Send;
+pub type CheckpointSink<'a> = dyn FnMut(&Checkpoint) -> Result<()> + Send + 'a;
 
 /// A training run's inputs beyond the configuration: validation data, weights, callbacks,
 /// interruption and checkpoints.
@@ -192,7 +192,7 @@ pub struct Trainer<'a> {
     callbacks: Vec<&'a mut (dyn Callback + Send)>,
     interrupt: Option<&'a AtomicBool>,
     checkpoint_every: usize,
-    on_checkpoint: Option<&'a mut CheckpointSink>,
+    on_checkpoint: Option<&'a mut CheckpointSink<'a>>,
     resume: Option<Checkpoint>,
 }
 
@@ -236,7 +236,7 @@ impl<'a> Trainer<'a> {
     }
 
     /// Calls `sink` with a checkpoint every `every` epochs (0: never) and when interrupted.
-    pub fn checkpoints(mut self, every: usize, sink: &'a mut CheckpointSink) -> Self {
+    pub fn checkpoints(mut self, every: usize, sink: &'a mut CheckpointSink<'a>) -> Self {
         self.checkpoint_every = every;
         self.on_checkpoint = Some(sink);
         self

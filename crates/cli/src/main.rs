@@ -36,11 +36,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Gradcheck(args) => cmd::gradcheck::run(args),
         Command::Data(args) => cmd::data::run(args),
         Command::Plot(args) => cmd::plot::run(args),
-        // TODO(merge): `cmd::export::run(args)` once the onnx branch brings `mlp::onnx`.
-        Command::Export(args) => Err(anyhow::anyhow!(
-            "{}: ONNX export is not in this build yet (it arrives with the onnx module)",
-            args.model.display()
-        )),
+        Command::Export(args) => cmd::export::run(args),
     }
 }
 

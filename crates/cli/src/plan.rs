@@ -93,18 +93,23 @@ pub fn merge(over: TrainSettings, base: TrainSettings) -> TrainSettings {
         flags: impute, nesterov, amsgrad, no_shuffle)
 }
 
-/// The demo's settings, under whatever the user gave.
+/// The demo's settings (the library's tuned spirals recipe), under whatever the user gave.
 fn demo_defaults() -> TrainSettings {
+    let recipe = mlp::recipes::Spirals::new(0);
+    let (lr, momentum) = match recipe.fit.optimizer {
+        mlp::OptimizerConfig::Sgd { lr, momentum, .. } => (lr, momentum),
+        ref other => unreachable!("the spirals recipe uses SGD, not {}", other.name()),
+    };
     TrainSettings {
         data: Some(DEMO_DATA.into()),
         layers: Some(DEMO_LAYERS.into()),
-        loss: Some("categorical_crossentropy".into()),
+        loss: Some(recipe.fit.loss.to_string()),
         optimizer: Some("sgd".into()),
-        lr: Some(0.1),
-        momentum: Some(0.9),
-        batch_size: Some(32),
-        init: Some("he_uniform".into()),
-        epochs: Some(600),
+        lr: Some(lr),
+        momentum: Some(momentum),
+        batch_size: Some(recipe.fit.batch_size),
+        init: Some(recipe.model.layers[0].init.to_string()),
+        epochs: Some(recipe.fit.epochs),
         plots: Some("plots".into()),
         ..Default::default()
     }

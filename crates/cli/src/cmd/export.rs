@@ -1,7 +1,4 @@
 //! `mlp export`: an ONNX graph of a model with its input scaling folded in.
-//!
-//! TODO(merge): not yet in the module tree; `mlp::onnx` arrives with the onnx branch. Then add
-//! `pub mod export;` in cmd/mod.rs and route `Command::Export` to `cmd::export::run` in main.rs.
 
 use crate::flags::ExportArgs;
 use anyhow::Result;

@@ -11,7 +11,7 @@ use anyhow::{Context, Result, bail};
 use mlp::backend::cuda::Cuda;
 use mlp::data::{Dataset, Targets};
 use mlp::model_file::{self, HistorySummary, ModelMeta, SavedModel};
-use mlp::train::{Checkpoint, History, PlateauStopper, StopReason, Trainer};
+use mlp::train::{Checkpoint, History, StopReason, Trainer};
 use mlp::{Error, Loss, Model, ModelConfig};
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
@@ -165,7 +165,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
 
     // Callbacks: progress, the demo's plateau stopper, weight snapshots for the animation.
     let mut progress = Progress::new(plan.log_format, plan.quiet);
-    let mut plateau = PlateauStopper::new(0.002, 10, 100);
+    let mut plateau = mlp::recipes::Spirals::new(fit.seed).stopper;
     let plane = plan.plots.as_ref().and_then(|_| Plane::new(&meta, &data.train));
     let mut snapshots = Snapshots { every: fit.epochs.div_ceil(MAX_FRAMES).max(1), frames: Vec::new() };
     let ck_path = plan.checkpoint.clone();
@@ -183,13 +183,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
     }
     let result = match plan.device {
         Device::Cpu => trainer.fit(&mut model, &data.train),
-        Device::Cuda => {
-            // TODO(merge): with the CUDA backend merged, `Cuda` implements `Backend` and this arm
-            // becomes `trainer.fit_on(&Cuda::new(0)?, &mut model, &data.train)`.
-            let _cuda = Cuda::new(0)?;
-            drop(trainer);
-            bail!("this build's CUDA backend cannot train yet; use --device cpu")
-        }
+        Device::Cuda => trainer.fit_on(&Cuda::new(0)?, &mut model, &data.train),
     };
     let history = match result {
         Ok(h) => h,
