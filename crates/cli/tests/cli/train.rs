@@ -518,7 +518,8 @@ fn export_runs_in_tract_and_matches_predict() {
         .skip(1)
         .flat_map(|l| l.split(',').take(2).map(|v| v.parse::<f32>().unwrap()).collect::<Vec<_>>())
         .collect();
-    let model = tract_onnx::onnx().model_for_path(d.join("s.onnx")).unwrap().into_runnable().unwrap();
+    let model =
+        tract_onnx::onnx().model_for_path(d.join("s.onnx")).unwrap().into_optimized().unwrap().into_runnable().unwrap();
     let input = tract_ndarray::Array2::from_shape_vec((50, 2), x).unwrap();
     let out = model.run(tvec!(Tensor::from(input).into())).unwrap();
     let probs = out[0].to_plain_array_view::<f32>().unwrap();
