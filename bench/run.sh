@@ -15,6 +15,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 
+DATA_DIR="${MLP_DATA_DIR:-$(cd "$(dirname "$0")/.." && pwd)/../shared/data}"
 RUNS=3 QUICK=0 THREADS=2 ONLY="W1,W2,W3,W4,W5,W6" SWEEP="" PROFILE="" WRITE=1 QUIET_WAIT=60
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -154,6 +155,13 @@ if [[ ",$ONLY," == *",W6,"* ]]; then
   measure 1 "$PY" bench/torch_bench.py W6 --threads "$THREADS" --runs 10 --workdir "$W6DIR"
   # `mlp predict MODEL --input one_row.csv`, when the CLI has it and a model file is at hand.
   if [ -x "$MLP_BIN" ] && "$MLP_BIN" predict --help 2>&1 | grep -qi 'usage'; then
+    if [ -z "${MLP_W6_MODEL:-}" ]; then
+      # A W1 model to load: one epoch is enough, W6 times loading and one prediction, not accuracy.
+      MLP_W6_MODEL="$W6DIR/w1.safetensors"
+      mkdir -p "$W6DIR"
+      "$MLP_BIN" train --data "$DATA_DIR/mnist" --layers 512:relu,10:softmax --optimizer rmsprop --lr 0.001 \
+        --batch-size 128 --epochs 1 --out "$MLP_W6_MODEL" --quiet >&2 || true
+    fi
     if [ -n "${MLP_W6_MODEL:-}" ] && [ -e "$MLP_W6_MODEL" ]; then
       measure 1 "$PY" bench/torch_bench.py W6-mlp --runs 10 --mlp "$MLP_BIN" --mlp-model "$MLP_W6_MODEL" \
         --workdir "$W6DIR"

@@ -29,7 +29,11 @@ ROOT = os.path.dirname(HERE)
 
 
 def data_dir():
-    return os.environ.get("MLP_DATA_DIR") or os.path.join(ROOT, "..", "shared", "data", "mnist")
+    # MLP_DATA_DIR is the data root (mnist/ and titanic/ inside), as for the tests; a directory
+    # holding the IDX files themselves works too.
+    root = os.environ.get("MLP_DATA_DIR") or os.path.join(ROOT, "..", "shared", "data")
+    sub = os.path.join(root, "mnist")
+    return sub if os.path.isdir(sub) else root
 
 
 def read_idx(path):
@@ -301,8 +305,14 @@ def cold_start(args):
 
 
 def cold_start_mlp(args):
-    """W6, mlp side: wall time of `mlp predict MODEL --input one_row.csv` (the row W6 wrote)."""
-    row_path = os.path.join(args.workdir, "one_row.csv")
+    """W6, mlp side: wall time of `mlp predict MODEL --input one_row_mlp.csv`: the same test image as
+    PyTorch's row, written the way `mlp predict` reads CSV for an MNIST model (a header, pixels 0-255)."""
+    xt, _ = load("test")
+    os.makedirs(args.workdir, exist_ok=True)
+    row_path = os.path.join(args.workdir, "one_row_mlp.csv")
+    with open(row_path, "w") as f:
+        f.write(",".join(f"p{i}" for i in range(784)) + "\n")
+        f.write(",".join(str(int(round(v * 255))) for v in xt[0].tolist()) + "\n")
     cmd = [args.mlp, "predict", args.mlp_model, "--input", row_path]
     subprocess.run(cmd, check=True, capture_output=True)
     times = []

@@ -11,7 +11,7 @@
 //!
 //! Every mode prints exactly one JSON line on stdout (the fields are listed in BENCHMARKS.md).
 //! Peak memory is the process's `VmHWM` (the same number as `getrusage().ru_maxrss`), so run one
-//! workload per process. Data: `$MLP_DATA_DIR` or `../shared/data/mnist`.
+//! workload per process. Data: `$MLP_DATA_DIR/mnist` or `../shared/data/mnist`.
 
 use mlp::backend::Backend;
 use mlp::backend::cpu::{Cpu, matmul};
