@@ -11,7 +11,7 @@ use anyhow::{Context, Result, bail};
 use mlp::backend::cuda::Cuda;
 use mlp::data::{Dataset, Targets};
 use mlp::model_file::{self, HistorySummary, ModelMeta, SavedModel};
-use mlp::train::{Checkpoint, History, StopReason, Trainer};
+use mlp::train::{Checkpoint, History, MemoryEstimate, StopReason, Trainer, available_memory};
 use mlp::{Error, Loss, Model, ModelConfig};
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
@@ -141,6 +141,26 @@ pub fn run(args: TrainArgs) -> Result<()> {
         None => None,
     };
 
+    // Refuse up front a run whose data cannot fit, rather than swapping or being killed mid-run.
+    let estimate = MemoryEstimate::new(&config, data.train.len(), &fit);
+    let mib = |b: u64| b.div_ceil(1 << 20);
+    say(&match plan.log_format {
+        LogFormat::Text => format!(
+            "data needs ~{} MiB ({} MiB in all with parameters, optimizer state and activations)",
+            mib(estimate.data),
+            mib(estimate.total())
+        ),
+        LogFormat::Json => serde_json::json!({
+            "event": "memory",
+            "data_bytes": estimate.data,
+            "total_bytes": estimate.total(),
+        })
+        .to_string(),
+    });
+    if let Some(available) = memory_limit()? {
+        estimate.check(available)?;
+    }
+
     let stored = StoredTraining { settings: plan.settings.clone(), demo: plan.demo, fit: fit.clone() };
     let meta = ModelMeta {
         loss,
@@ -234,6 +254,18 @@ pub fn run(args: TrainArgs) -> Result<()> {
         }
     }
     report(&plan, &saved, &data, &history, &written)
+}
+
+/// The memory a run may use: `MLP_MEMORY_LIMIT_BYTES` when set (for tests, and for a user who
+/// wants a lower ceiling than the machine's), else what the system has available, when known.
+fn memory_limit() -> Result<Option<u64>> {
+    match std::env::var("MLP_MEMORY_LIMIT_BYTES") {
+        Ok(v) => match v.trim().parse::<u64>() {
+            Ok(b) => Ok(Some(b)),
+            Err(_) => bail!("MLP_MEMORY_LIMIT_BYTES must be a number of bytes, got `{v}`"),
+        },
+        Err(_) => Ok(available_memory()),
+    }
 }
 
 fn spec_of(cfg: &ModelConfig) -> String {

@@ -272,3 +272,29 @@ fn divergence_keeps_the_last_good_weights() {
     let saved = mlp::model_file::load(&d.join("m.safetensors")).expect("the kept weights load");
     assert!(saved.model.check().is_ok());
 }
+
+/// Issue 5: training says up front how much memory the data takes, and refuses a run that does not
+/// fit (forced here with `MLP_MEMORY_LIMIT_BYTES`) before anything is written.
+#[test]
+fn memory_check_reports_and_refuses() {
+    let d = Dir::new("memory");
+    d.write("d.csv", OK);
+    let args = ["train", "--data", "d.csv", "--epochs", "1", "--out", "m.safetensors"];
+    let run = d.mlp(&args);
+    run.ok();
+    assert!(run.stderr.contains("data needs ~1 MiB"), "{}", run.stderr);
+    std::fs::remove_file(d.join("m.safetensors")).unwrap();
+    let quiet = [&args[..], &["-q"]].concat();
+    d.mlp_env(&quiet, &[("MLP_MEMORY_LIMIT_BYTES", "1000")]).fails_with(&[
+        "training needs about 0 MiB",
+        "but only 0 MiB is available",
+        "use fewer rows, a smaller model or a smaller --batch-size",
+    ]);
+    assert!(!d.join("m.safetensors").exists());
+    d.mlp_env(&quiet, &[("MLP_MEMORY_LIMIT_BYTES", "lots")])
+        .fails_with(&["MLP_MEMORY_LIMIT_BYTES must be a number of bytes, got `lots`"]);
+    // Quiet runs say nothing about it.
+    let run = d.mlp(&quiet);
+    run.ok();
+    assert!(!run.stderr.contains("data needs"), "{}", run.stderr);
+}
