@@ -10,5 +10,7 @@ mod errors;
 mod files;
 #[path = "cli/plots.rs"]
 mod plots;
+#[path = "cli/resume.rs"]
+mod resume;
 #[path = "cli/train.rs"]
 mod train;

@@ -3,7 +3,7 @@
 
 use crate::Interrupted;
 use crate::cmd::plot::{self, MAX_FRAMES, Plane};
-use crate::flags::{LogFormat, TrainArgs};
+use crate::flags::{LogFormat, TrainArgs, TrainSettings};
 use crate::plan::{Device, StoredTraining, TrainPlan};
 use crate::progress::{Progress, Snapshots};
 use crate::source::{CsvOptions, TrainData, load_train};
@@ -11,7 +11,7 @@ use anyhow::{Context, Result, bail};
 use mlp::backend::cuda::Cuda;
 use mlp::data::{Dataset, Targets};
 use mlp::model_file::{self, HistorySummary, ModelMeta, SavedModel};
-use mlp::train::{Checkpoint, History, MemoryEstimate, StopReason, Trainer, available_memory};
+use mlp::train::{Checkpoint, FitConfig, History, MemoryEstimate, StopReason, Trainer, available_memory};
 use mlp::{Error, Loss, Model, ModelConfig};
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
@@ -161,7 +161,13 @@ pub fn run(args: TrainArgs) -> Result<()> {
         estimate.check(available)?;
     }
 
-    let stored = StoredTraining { settings: plan.settings.clone(), demo: plan.demo, fit: fit.clone() };
+    // The thread count changes how fast, never what, a run computes (tests/determinism.rs), so it is
+    // left out of the file: the same seed then gives byte-identical files with any --threads.
+    let stored = StoredTraining {
+        settings: TrainSettings { threads: None, ..plan.settings.clone() },
+        demo: plan.demo,
+        fit: FitConfig { threads: 0, ..fit.clone() },
+    };
     let meta = ModelMeta {
         loss,
         input: data.input.clone(),
