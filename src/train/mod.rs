@@ -442,7 +442,11 @@ impl<'a> Trainer<'a> {
             if !net.params_finite() {
                 net.restore_from(&epoch_start);
                 *model = net.to_model();
-                return Err(Error::NonFinite { epoch, batch: st.batch, value: "finite but the weights overflowed".into() });
+                return Err(Error::NonFinite {
+                    epoch,
+                    batch: st.batch,
+                    value: "finite but the weights overflowed".into(),
+                });
             }
             if st.batch < batches {
                 // Interrupted mid-epoch: the checkpoint continues from this batch.

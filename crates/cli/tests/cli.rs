@@ -8,6 +8,10 @@ mod util;
 mod errors;
 #[path = "cli/files.rs"]
 mod files;
+/// The `--config` schema and parser, for `errors::config_parser_never_panics`.
+#[allow(dead_code)]
+#[path = "../src/flags.rs"]
+mod flags;
 #[path = "cli/plots.rs"]
 mod plots;
 #[path = "cli/resume.rs"]

@@ -386,3 +386,39 @@ fn damaged_idx_files() {
     case("magic", &gzip(&labels), &gzip(&labels), &["magic number is 0x00000801, expected 0x00000803"]);
     case("truncated", &gzip(&images[..images.len() - 3]), &gzip(&labels), &["expected 8 data bytes", "but found 5"]);
 }
+
+/// The `--config` parser, with mutations of the fuzz seed corpus (a short pass of `fuzz/`'s
+/// `config` target, see FUZZING.md): `Ok` or `Err`, never a panic.
+#[test]
+fn config_parser_never_panics() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/config");
+    let mut seeds: Vec<Vec<u8>> =
+        std::fs::read_dir(&dir).unwrap().map(|e| std::fs::read(e.unwrap().path()).unwrap()).collect();
+    seeds.sort();
+    let mut x = 0x5eed_u64;
+    let mut below = |n: usize| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        (x % n.max(1) as u64) as usize
+    };
+    const TELLING: &[u8] = b"\x00\xff=\"'[]{}.\n#,-0123456789e ";
+    for i in 0..3000 {
+        let mut v = seeds[i % seeds.len()].clone();
+        for _ in 0..1 + below(4) {
+            let at = below(v.len() + 1);
+            match below(3) {
+                0 if at < v.len() => v[at] = TELLING[below(TELLING.len())],
+                1 => v.insert(at, TELLING[below(TELLING.len())]),
+                _ if at < v.len() => {
+                    let end = (at + 1 + below(12)).min(v.len());
+                    v.drain(at..end);
+                }
+                _ => v.push(b'='),
+            }
+        }
+        if let Ok(text) = std::str::from_utf8(&v) {
+            let _ = crate::flags::parse_config(text, "m.toml");
+        }
+    }
+}
