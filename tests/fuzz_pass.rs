@@ -113,3 +113,14 @@ fn layer_spec_parser_never_panics() {
         }
     });
 }
+
+/// Found by `cargo fuzz run layer_spec` (FUZZING.md): a layer of 10¹⁹ units overflowed the
+/// parameter count. Now it is refused with a message.
+#[test]
+fn huge_layers_are_refused_not_overflowed() {
+    let e =
+        mlp::ModelConfig::parse(2, "00000000000000000000000000000000010000000000000000000").unwrap_err().to_string();
+    assert!(e.contains("a layer can have at most 16777216 units"), "{e}");
+    let e = mlp::ModelConfig::parse(usize::MAX, "16777216:relu").unwrap_err().to_string();
+    assert!(e.contains("more than the 4294967296 mlp handles"), "{e}");
+}
