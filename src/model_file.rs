@@ -721,20 +721,32 @@ impl RawFile {
         Error::format(&self.path, msg)
     }
 
-    /// Reads and checks the container: lengths, header JSON, dtypes and offsets, then the data.
+    /// Reads and checks a file. A file of another kind (say a large CSV passed by mistake) is
+    /// refused from its first 8 bytes, without reading the rest.
     fn read(path: &Path) -> Result<RawFile> {
-        let fmt = |msg: String| Error::format(path, msg);
         let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
         let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
+        let mut head = [0u8; 8];
+        if len >= 8 {
+            file.read_exact(&mut head).map_err(|e| Error::io(path, e))?;
+        }
+        Self::header_len(path, len, head)?;
+        let mut whole = Vec::with_capacity(len as usize);
+        file.seek(SeekFrom::Start(0)).map_err(|e| Error::io(path, e))?;
+        file.read_to_end(&mut whole).map_err(|e| Error::io(path, e))?;
+        Self::parse(path, whole)
+    }
+
+    /// The header length from the first 8 bytes of a `len`-byte file, when it fits the file.
+    fn header_len(path: &Path, len: u64, head: [u8; 8]) -> Result<u64> {
+        let fmt = |msg: String| Error::format(path, msg);
         if len < 8 {
             return Err(fmt(format!(
                 "is not a safetensors model file: it has only {len} bytes (a model file starts with an 8-byte \
                  header length); check the path, or re-save the model"
             )));
         }
-        let mut n_buf = [0u8; 8];
-        file.read_exact(&mut n_buf).map_err(|e| Error::io(path, e))?;
-        let n = u64::from_le_bytes(n_buf);
+        let n = u64::from_le_bytes(head);
         if n > len - 8 || n > MAX_HEADER {
             return Err(fmt(format!(
                 "is truncated or not a safetensors file: its header claims {n} bytes but only {} follow; \
@@ -742,9 +754,22 @@ impl RawFile {
                 len - 8
             )));
         }
-        let mut header = vec![0u8; n as usize];
-        file.read_exact(&mut header).map_err(|e| Error::io(path, e))?;
-        let text = std::str::from_utf8(&header).map_err(|_| {
+        Ok(n)
+    }
+
+    /// Checks a whole file held in memory (`path` only names it in messages): lengths, header
+    /// JSON, dtypes and offsets, then the data. Every size the header declares is checked against
+    /// the bytes present before anything is allocated for it.
+    fn parse(path: &Path, mut whole: Vec<u8>) -> Result<RawFile> {
+        let fmt = |msg: String| Error::format(path, msg);
+        let len = whole.len() as u64;
+        let mut head = [0u8; 8];
+        if len >= 8 {
+            head.copy_from_slice(&whole[..8]);
+        }
+        let n = Self::header_len(path, len, head)?;
+        let header = &whole[8..8 + n as usize];
+        let text = std::str::from_utf8(header).map_err(|_| {
             fmt("is not a safetensors file: its header is not UTF-8 text; the file is damaged or of another kind"
                 .into())
         })?;
@@ -790,14 +815,7 @@ impl RawFile {
                 )));
             }
         }
-        let mut data = Vec::with_capacity(data_len as usize);
-        file.seek(SeekFrom::Start(8 + n)).map_err(|e| Error::io(path, e))?;
-        file.read_to_end(&mut data).map_err(|e| Error::io(path, e))?;
         // The container rules (contiguous offsets, nothing left over) are safetensors' own.
-        let mut whole = Vec::with_capacity(len as usize);
-        whole.extend_from_slice(&n_buf);
-        whole.extend_from_slice(&header);
-        whole.extend_from_slice(&data);
         safetensors::SafeTensors::deserialize(&whole).map_err(|e| {
             fmt(format!("is not a valid safetensors file ({e}); the file is damaged, re-download or re-save it"))
         })?;
@@ -806,6 +824,7 @@ impl RawFile {
                  `format`, `format_version` and `mlp`); save it with mlp or add that metadata"
                 .into())
         })?;
+        let data = whole.split_off(8 + n as usize);
         Ok(RawFile { path: path.to_path_buf(), tensors, metadata, data })
     }
 
@@ -925,10 +944,24 @@ fn check_meta(raw: &RawFile, model: &Model, meta: &ModelMeta) -> Result<()> {
 /// Reads and checks a model file written by [`save`] (or by any safetensors writer using the
 /// same tensor names and metadata).
 pub fn load(path: &Path) -> Result<SavedModel> {
-    let raw = RawFile::read(path)?;
+    load_raw(RawFile::read(path)?)
+}
+
+/// [`load`] from bytes in memory; `name` stands for the file in messages. Any bytes give `Ok` or
+/// an error, never a panic (fuzzed: see FUZZING.md).
+pub fn load_bytes(bytes: &[u8], name: &str) -> Result<SavedModel> {
+    load_raw(RawFile::parse(Path::new(name), bytes.to_vec())?)
+}
+
+/// [`load_checkpoint`] from bytes in memory; `name` stands for the file in messages.
+pub fn load_checkpoint_bytes(bytes: &[u8], name: &str) -> Result<(Checkpoint, ModelMeta)> {
+    checkpoint_raw(RawFile::parse(Path::new(name), bytes.to_vec())?)
+}
+
+fn load_raw(raw: RawFile) -> Result<SavedModel> {
     if raw.metadata.contains_key("checkpoint") {
         // A checkpoint holds a complete model too; use its current weights.
-        return load_checkpoint(path).map(|(ck, meta)| SavedModel { model: ck.model, meta });
+        return checkpoint_raw(raw).map(|(ck, meta)| SavedModel { model: ck.model, meta });
     }
     let header = raw.header()?;
     let mut used = Vec::new();
@@ -940,7 +973,10 @@ pub fn load(path: &Path) -> Result<SavedModel> {
 
 /// Reads and checks a checkpoint written by [`save_checkpoint`].
 pub fn load_checkpoint(path: &Path) -> Result<(Checkpoint, ModelMeta)> {
-    let raw = RawFile::read(path)?;
+    checkpoint_raw(RawFile::read(path)?)
+}
+
+fn checkpoint_raw(raw: RawFile) -> Result<(Checkpoint, ModelMeta)> {
     let header = raw.header()?;
     let ck_json = raw.metadata.get("checkpoint").ok_or_else(|| {
         raw.err("is a model file, not a checkpoint; pass a file written by --checkpoint-every or Ctrl-C to --resume")

@@ -59,6 +59,12 @@ impl LayerConfig {
     }
 }
 
+/// The most units a layer may have (far beyond any MLP that trains in memory); keeps every size
+/// product in range.
+pub const MAX_UNITS: usize = 1 << 24;
+/// The most parameters a model may have: 2³² f32 values are 16 GiB.
+pub const MAX_PARAMS: u64 = 1 << 32;
+
 /// A sequential stack of dense layers on inputs of width `input_dim`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ModelConfig {
@@ -143,6 +149,9 @@ impl ModelConfig {
                 return Err(Error::config(what(), "a layer needs at least 1 unit"));
             }
             l.activation.validate()?;
+            if l.units > MAX_UNITS {
+                return Err(Error::config(what(), format!("a layer can have at most {MAX_UNITS} units")));
+            }
             if l.activation == Activation::Softmax && i != last {
                 return Err(Error::config(what(), "softmax can only be the output layer"));
             }
@@ -151,6 +160,22 @@ impl ModelConfig {
                     return Err(Error::config(what(), format!("the {name} penalty must be ≥ 0, got {v}")));
                 }
             }
+        }
+        // Sizes come from the user: count in u128 so that no product can overflow, and refuse a
+        // model whose weights could not be allocated anyway.
+        let params: u128 = (0..self.layers.len())
+            .map(|i| {
+                let (fi, w) = (self.layer_input(i) as u128, self.layers[i].pre_width() as u128);
+                fi * w + w + self.layers[i].units as u128
+            })
+            .sum();
+        if params > MAX_PARAMS as u128 {
+            return Err(Error::config(
+                "layers",
+                format!(
+                    "the model would have about {params} parameters, more than the {MAX_PARAMS} mlp handles; use fewer or smaller layers"
+                ),
+            ));
         }
         Ok(())
     }

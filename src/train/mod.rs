@@ -436,6 +436,18 @@ impl<'a> Trainer<'a> {
                 }
             }
             st.seconds += started.elapsed().as_secs_f64();
+            // A step can overflow the weights while the loss, computed before it, was finite; catch
+            // that here, once per epoch, before a checkpoint, a callback or the caller sees them.
+            // This also keeps every epoch-start snapshot finite.
+            if !net.params_finite() {
+                net.restore_from(&epoch_start);
+                *model = net.to_model();
+                return Err(Error::NonFinite {
+                    epoch,
+                    batch: st.batch,
+                    value: "finite but the weights overflowed".into(),
+                });
+            }
             if st.batch < batches {
                 // Interrupted mid-epoch: the checkpoint continues from this batch.
                 st.plateau = sched.plateau_state();

@@ -392,3 +392,18 @@ pub struct PlotArgs {
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
 }
+
+/// Parses the text of a `--config` TOML file named `name` (for messages). Kept here, beside the
+/// schema and free of the rest of the binary, so that `fuzz/` can reach it.
+pub fn parse_config(text: &str, name: &str) -> Result<TrainSettings, mlp::Error> {
+    toml::from_str(text).map_err(|e| {
+        // toml's message spans several lines (a caret under the offending text); keep the gist on one.
+        let msg = e.message().to_string();
+        let at = e.span().map(|s| {
+            // Count newlines in bytes: a span need not fall on a char boundary of `text`.
+            let line = text.as_bytes()[..s.start.min(text.len())].iter().filter(|&&b| b == b'\n').count() + 1;
+            format!(":{line}")
+        });
+        mlp::Error::format(format!("{name}{}", at.unwrap_or_default()), msg)
+    })
+}

@@ -118,15 +118,7 @@ fn demo_defaults() -> TrainSettings {
 /// Reads a `--config` TOML file.
 pub fn read_config(path: &Path) -> Result<TrainSettings> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    toml::from_str(&text).map_err(|e| {
-        // toml's message spans several lines (a caret under the offending text); keep the gist on one.
-        let msg = e.message().to_string();
-        let at = e.span().map(|s| {
-            let line = text[..s.start.min(text.len())].matches('\n').count() + 1;
-            format!(":{line}")
-        });
-        anyhow::Error::from(Error::format(format!("{}{}", path.display(), at.unwrap_or_default()), msg))
-    })
+    Ok(crate::flags::parse_config(&text, &path.display().to_string())?)
 }
 
 /// Parses `constant | step:EVERY:GAMMA | exp:GAMMA | plateau:FACTOR:PATIENCE`.

@@ -8,7 +8,13 @@ mod util;
 mod errors;
 #[path = "cli/files.rs"]
 mod files;
+/// The `--config` schema and parser, for `errors::config_parser_never_panics`.
+#[allow(dead_code)]
+#[path = "../src/flags.rs"]
+mod flags;
 #[path = "cli/plots.rs"]
 mod plots;
+#[path = "cli/resume.rs"]
+mod resume;
 #[path = "cli/train.rs"]
 mod train;

@@ -3,7 +3,7 @@
 
 use crate::Interrupted;
 use crate::cmd::plot::{self, MAX_FRAMES, Plane};
-use crate::flags::{LogFormat, TrainArgs};
+use crate::flags::{LogFormat, TrainArgs, TrainSettings};
 use crate::plan::{Device, StoredTraining, TrainPlan};
 use crate::progress::{Progress, Snapshots};
 use crate::source::{CsvOptions, TrainData, load_train};
@@ -11,7 +11,7 @@ use anyhow::{Context, Result, bail};
 use mlp::backend::cuda::Cuda;
 use mlp::data::{Dataset, Targets};
 use mlp::model_file::{self, HistorySummary, ModelMeta, SavedModel};
-use mlp::train::{Checkpoint, History, StopReason, Trainer};
+use mlp::train::{Checkpoint, FitConfig, History, MemoryEstimate, StopReason, Trainer, available_memory};
 use mlp::{Error, Loss, Model, ModelConfig};
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
@@ -141,7 +141,33 @@ pub fn run(args: TrainArgs) -> Result<()> {
         None => None,
     };
 
-    let stored = StoredTraining { settings: plan.settings.clone(), demo: plan.demo, fit: fit.clone() };
+    // Refuse up front a run whose data cannot fit, rather than swapping or being killed mid-run.
+    let estimate = MemoryEstimate::new(&config, data.train.len(), &fit);
+    let mib = |b: u64| b.div_ceil(1 << 20);
+    say(&match plan.log_format {
+        LogFormat::Text => format!(
+            "data needs ~{} MiB ({} MiB in all with parameters, optimizer state and activations)",
+            mib(estimate.data),
+            mib(estimate.total())
+        ),
+        LogFormat::Json => serde_json::json!({
+            "event": "memory",
+            "data_bytes": estimate.data,
+            "total_bytes": estimate.total(),
+        })
+        .to_string(),
+    });
+    if let Some(available) = memory_limit()? {
+        estimate.check(available)?;
+    }
+
+    // The thread count changes how fast, never what, a run computes (tests/determinism.rs), so it is
+    // left out of the file: the same seed then gives byte-identical files with any --threads.
+    let stored = StoredTraining {
+        settings: TrainSettings { threads: None, ..plan.settings.clone() },
+        demo: plan.demo,
+        fit: FitConfig { threads: 0, ..fit.clone() },
+    };
     let meta = ModelMeta {
         loss,
         input: data.input.clone(),
@@ -234,6 +260,18 @@ pub fn run(args: TrainArgs) -> Result<()> {
         }
     }
     report(&plan, &saved, &data, &history, &written)
+}
+
+/// The memory a run may use: `MLP_MEMORY_LIMIT_BYTES` when set (for tests, and for a user who
+/// wants a lower ceiling than the machine's), else what the system has available, when known.
+fn memory_limit() -> Result<Option<u64>> {
+    match std::env::var("MLP_MEMORY_LIMIT_BYTES") {
+        Ok(v) => match v.trim().parse::<u64>() {
+            Ok(b) => Ok(Some(b)),
+            Err(_) => bail!("MLP_MEMORY_LIMIT_BYTES must be a number of bytes, got `{v}`"),
+        },
+        Err(_) => Ok(available_memory()),
+    }
 }
 
 fn spec_of(cfg: &ModelConfig) -> String {

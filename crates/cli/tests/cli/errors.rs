@@ -36,6 +36,7 @@ fn bad_csv_files() {
         &["d.csv:2:2", "column `b` has a missing value", "--impute"],
     );
     train_fails("nan-cell", "a,b,y\n1,NaN,0\n3,4,1\n", &[], &["d.csv:2:2", "missing value", "--impute"]);
+    train_fails("inf-cell", "a,b,y\n1,2,0\n3,inf,1\n", &[], &["d.csv:3:2", "--impute"]);
     train_fails("missing-target", OK, &["--target", "label"], &["d.csv: has no target column `label`", "a, b, y"]);
     train_fails("single-class", "a,b,y\n1,2,0\n3,4,0\n", &[], &["target column `y` has a single class `0`"]);
     train_fails(
@@ -102,6 +103,7 @@ fn bad_hyperparameters() {
         (&["--lr", "-0.5"], &["learning rate (--lr): must be > 0, got -0.5"]),
         (&["--batch-size", "0"], &["batch size (--batch-size): must be at least 1"]),
         (&["--optimizer", "sgd", "--momentum", "1"], &["momentum: must be in [0, 1), got 1"]),
+        (&["--optimizer", "sgd", "--momentum", "1.5"], &["momentum: must be in [0, 1), got 1.5"]),
         (&["--validation-split", "1.5"], &["validation split (--validation-split): must be in (0, 1), got 1.5"]),
         (&["--validation-split", "0"], &["validation split (--validation-split): must be in (0, 1), got 0"]),
         (&["--threads", "0"], &["--threads must be at least 1"]),
@@ -271,4 +273,152 @@ fn divergence_keeps_the_last_good_weights() {
     ]);
     let saved = mlp::model_file::load(&d.join("m.safetensors")).expect("the kept weights load");
     assert!(saved.model.check().is_ok());
+}
+
+/// Issue 5: training says up front how much memory the data takes, and refuses a run that does not
+/// fit (forced here with `MLP_MEMORY_LIMIT_BYTES`) before anything is written.
+#[test]
+fn memory_check_reports_and_refuses() {
+    let d = Dir::new("memory");
+    d.write("d.csv", OK);
+    let args = ["train", "--data", "d.csv", "--epochs", "1", "--out", "m.safetensors"];
+    let run = d.mlp(&args);
+    run.ok();
+    assert!(run.stderr.contains("data needs ~1 MiB"), "{}", run.stderr);
+    std::fs::remove_file(d.join("m.safetensors")).unwrap();
+    let quiet = [&args[..], &["-q"]].concat();
+    d.mlp_env(&quiet, &[("MLP_MEMORY_LIMIT_BYTES", "1000")]).fails_with(&[
+        "training needs about 0 MiB",
+        "but only 0 MiB is available",
+        "use fewer rows, a smaller model or a smaller --batch-size",
+    ]);
+    assert!(!d.join("m.safetensors").exists());
+    d.mlp_env(&quiet, &[("MLP_MEMORY_LIMIT_BYTES", "lots")])
+        .fails_with(&["MLP_MEMORY_LIMIT_BYTES must be a number of bytes, got `lots`"]);
+    // Quiet runs say nothing about it.
+    let run = d.mlp(&quiet);
+    run.ok();
+    assert!(!run.stderr.contains("data needs"), "{}", run.stderr);
+}
+
+/// Issue 5: a run that diverges only after some epochs (here at epoch 9, batch 1, right after the
+/// last step of epoch 8 overflowed the weights) still keeps finite weights, in the model file and
+/// in its checkpoints.
+#[test]
+fn late_divergence_keeps_finite_weights() {
+    let d = Dir::new("diverge-late");
+    let mut rng = 0x9e37_79b9_u32;
+    let mut uniform = || {
+        rng ^= rng << 13;
+        rng ^= rng >> 17;
+        rng ^= rng << 5;
+        rng as f32 / u32::MAX as f32 * 2.0 - 1.0
+    };
+    let mut csv = String::from("a,b,y\n");
+    for _ in 0..200 {
+        let (a, b) = (uniform(), uniform());
+        csv += &format!("{a:.4},{b:.4},{:.4}\n", 50.0 * a - 30.0 * b + 10.0);
+    }
+    d.write("lin.csv", &csv);
+    let args = |extra: &[&'static str]| -> Vec<&str> {
+        let mut a = vec!["train", "--data", "lin.csv", "--layers", "16:tanh,1:linear", "--loss", "mse"];
+        a.extend(["--optimizer", "sgd", "--epochs", "60", "--seed", "1", "--out", "m.safetensors", "-q"]);
+        a.extend(["--checkpoint-every", "1", "--checkpoint", "ck.safetensors"]);
+        a.extend_from_slice(extra);
+        a
+    };
+    d.mlp(&args(&["--lr", "0.2"])).fails_with(&[
+        "training diverged; the last good weights are in m.safetensors",
+        "the loss became",
+        "at epoch ",
+        ", batch ",
+        "Try a smaller learning rate (--lr), gradient clipping (--clip-norm) or standardized inputs",
+    ]);
+    let saved = mlp::model_file::load(&d.join("m.safetensors")).expect("the kept weights load");
+    assert!(saved.model.check().is_ok());
+    let (ck, _) = mlp::model_file::load_checkpoint(&d.join("ck.safetensors")).expect("the checkpoint loads");
+    assert!(ck.model.check().is_ok());
+
+    // Clipping the gradient norm tames the same run: it converges.
+    std::fs::remove_file(d.join("m.safetensors")).unwrap();
+    d.mlp(&args(&["--lr", "0.2", "--clip-norm", "10"])).ok();
+    let out = d.mlp(&["evaluate", "m.safetensors", "--data", "lin.csv", "--json"]);
+    let r2 = crate::util::metric(out.ok(), "r2");
+    assert!(r2 > 0.98, "with --clip-norm 10, r2 = {r2}");
+}
+
+/// Issue 5: damaged MNIST files, end to end: exit 2, the file named, what to do, no model left.
+#[test]
+fn damaged_idx_files() {
+    fn idx(magic: u32, dims: &[u32], data: &[u8]) -> Vec<u8> {
+        let mut v = magic.to_be_bytes().to_vec();
+        dims.iter().for_each(|d| v.extend(d.to_be_bytes()));
+        v.extend_from_slice(data);
+        v
+    }
+    fn gzip(bytes: &[u8]) -> Vec<u8> {
+        use std::io::Write;
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(bytes).unwrap();
+        e.finish().unwrap()
+    }
+    let images = idx(0x803, &[2, 2, 2], &[0, 255, 1, 2, 3, 4, 5, 6]);
+    let labels = idx(0x801, &[2], &[0, 1]);
+    let d = Dir::new("idx");
+    let case = |name: &str, img: &[u8], lab: &[u8], needles: &[&str]| {
+        let dir = d.join(name);
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::write(dir.join("train-images-idx3-ubyte.gz"), img).unwrap();
+        std::fs::write(dir.join("train-labels-idx1-ubyte.gz"), lab).unwrap();
+        d.mlp(&["train", "--data", name, "--epochs", "1", "--out", "m.safetensors", "-q"]).fails_with(needles);
+        assert!(!d.join("m.safetensors").exists(), "{name}: a failed run must not leave a model");
+    };
+    let mut corrupt = gzip(&images);
+    let mid = corrupt.len() / 2;
+    corrupt[mid] ^= 0x5a;
+    case("corrupt", &corrupt, &gzip(&labels), &["train-images-idx3-ubyte.gz: is not a valid gzip file", "re-download"]);
+    case(
+        "count",
+        &gzip(&images),
+        &gzip(&idx(0x801, &[3], &[0, 1, 2])),
+        &["train-images-idx3-ubyte.gz: has 2 images but", "has 3 labels"],
+    );
+    case("magic", &gzip(&labels), &gzip(&labels), &["magic number is 0x00000801, expected 0x00000803"]);
+    case("truncated", &gzip(&images[..images.len() - 3]), &gzip(&labels), &["expected 8 data bytes", "but found 5"]);
+}
+
+/// The `--config` parser, with mutations of the fuzz seed corpus (a short pass of `fuzz/`'s
+/// `config` target, see FUZZING.md): `Ok` or `Err`, never a panic.
+#[test]
+fn config_parser_never_panics() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/config");
+    let mut seeds: Vec<Vec<u8>> =
+        std::fs::read_dir(&dir).unwrap().map(|e| std::fs::read(e.unwrap().path()).unwrap()).collect();
+    seeds.sort();
+    let mut x = 0x5eed_u64;
+    let mut below = |n: usize| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        (x % n.max(1) as u64) as usize
+    };
+    const TELLING: &[u8] = b"\x00\xff=\"'[]{}.\n#,-0123456789e ";
+    for i in 0..3000 {
+        let mut v = seeds[i % seeds.len()].clone();
+        for _ in 0..1 + below(4) {
+            let at = below(v.len() + 1);
+            match below(3) {
+                0 if at < v.len() => v[at] = TELLING[below(TELLING.len())],
+                1 => v.insert(at, TELLING[below(TELLING.len())]),
+                _ if at < v.len() => {
+                    let end = (at + 1 + below(12)).min(v.len());
+                    v.drain(at..end);
+                }
+                _ => v.push(b'='),
+            }
+        }
+        if let Ok(text) = std::str::from_utf8(&v) {
+            let _ = crate::flags::parse_config(text, "m.toml");
+        }
+    }
 }

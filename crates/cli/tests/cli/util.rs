@@ -39,7 +39,17 @@ impl Dir {
 
     /// Runs `mlp args…` here with `input` on stdin.
     pub fn mlp_stdin(&self, args: &[&str], input: Option<&str>) -> Run {
+        self.mlp_with(args, input, &[])
+    }
+
+    /// Runs `mlp args…` here with extra environment variables.
+    pub fn mlp_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        self.mlp_with(args, None, env)
+    }
+
+    fn mlp_with(&self, args: &[&str], input: Option<&str>, env: &[(&str, &str)]) -> Run {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_mlp"));
+        cmd.envs(env.iter().copied());
         cmd.current_dir(&self.path).args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
         cmd.stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() });
         let mut child = cmd.spawn().expect("run mlp");
