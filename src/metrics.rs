@@ -2,9 +2,14 @@
 
 use crate::tensor::Matrix;
 
-/// The predicted class of each row: argmax, or `p ≥ 0.5` for a single sigmoid unit.
+/// The predicted class of one output row: argmax, or `p ≥ 0.5` for a single sigmoid unit.
+pub fn predicted_class(row: &[f32]) -> usize {
+    if row.len() == 1 { usize::from(row[0] >= 0.5) } else { crate::tensor::argmax(row) }
+}
+
+/// The predicted class of each row (see [`predicted_class`]).
 pub fn predicted_classes(p: &Matrix) -> Vec<usize> {
-    if p.cols == 1 { p.data.iter().map(|&v| usize::from(v >= 0.5)).collect() } else { p.argmax_rows() }
+    (0..p.rows).map(|r| predicted_class(p.row(r))).collect()
 }
 
 /// The fraction of rows whose predicted class is the label (0 for no rows).

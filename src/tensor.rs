@@ -73,18 +73,7 @@ impl Matrix {
 
     /// The index of the largest value in each row (the first one on ties).
     pub fn argmax_rows(&self) -> Vec<usize> {
-        (0..self.rows)
-            .map(|r| {
-                let row = self.row(r);
-                let mut best = 0;
-                for (j, &v) in row.iter().enumerate() {
-                    if v > row[best] {
-                        best = j;
-                    }
-                }
-                best
-            })
-            .collect()
+        (0..self.rows).map(|r| argmax(self.row(r))).collect()
     }
 
     /// The transpose, as a new matrix.
@@ -97,4 +86,15 @@ impl Matrix {
         }
         out
     }
+}
+
+/// The index of the largest value (the first one on ties; 0 for an empty slice).
+pub fn argmax(v: &[f32]) -> usize {
+    let mut best = 0;
+    for (j, &x) in v.iter().enumerate() {
+        if x > v[best] {
+            best = j;
+        }
+    }
+    best
 }

@@ -11,6 +11,10 @@
 //! bits of exp/log/tanh). The floors make the bound relative to the output's scale where an element
 //! is a sum that cancels to near zero: its rounding error is set by its terms, not by the result.
 
+mod common;
+
+use common::every_activation as all_activations;
+
 use mlp::backend::{Backend, Cpu, Cuda};
 use mlp::data::synth;
 use mlp::optim::UpdateRule;
@@ -99,21 +103,6 @@ fn host<B: Backend>(be: &B, buf: &B::Buf, n: usize) -> Vec<f64> {
     let mut v = vec![0.0f32; n];
     be.read(buf, &mut v);
     v.into_iter().map(f64::from).collect()
-}
-
-fn all_activations() -> Vec<Activation> {
-    vec![
-        Activation::Linear,
-        Activation::Sigmoid,
-        Activation::Tanh,
-        Activation::Relu,
-        Activation::LeakyRelu { alpha: 0.1 },
-        Activation::Prelu { init: 0.25 },
-        Activation::Elu { alpha: 1.0 },
-        Activation::Softplus,
-        Activation::Softmax,
-        Activation::Maxout { pieces: 3 },
-    ]
 }
 
 // ---- matrix products --------------------------------------------------------------------------

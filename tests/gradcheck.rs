@@ -1,24 +1,14 @@
 //! Gradient checks: every activation × loss, on one- and three-layer nets, against central differences in f64.
 
+mod common;
+
+use common::hidden_activations;
+
 use mlp::gradcheck::gradcheck;
 use mlp::{Activation, Loss, Matrix, ModelConfig};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal, Uniform};
-
-fn hidden_activations() -> Vec<Activation> {
-    vec![
-        Activation::Linear,
-        Activation::Sigmoid,
-        Activation::Tanh,
-        Activation::Relu,
-        Activation::LeakyRelu { alpha: 0.1 },
-        Activation::Prelu { init: 0.25 },
-        Activation::Elu { alpha: 1.0 },
-        Activation::Softplus,
-        Activation::Maxout { pieces: 3 },
-    ]
-}
 
 /// Targets that make sense for the loss: one-hot rows, probabilities, or any values.
 fn targets(loss: Loss, rows: usize, cols: usize, rng: &mut ChaCha8Rng) -> Matrix {

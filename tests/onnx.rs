@@ -7,6 +7,10 @@
 //! input and `predict`'s output, for checking in another runtime (onnxruntime, onnx's checker)
 //! without making this suite depend on one.
 
+mod common;
+
+use common::hidden_activations as every_activation;
+
 use mlp::{Activation, Matrix, Model, ModelConfig};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -97,20 +101,6 @@ fn check(model: &Model, rows: usize, seed: u64) {
     dump(&format!("{}-scaled", name.join("-")), &bytes, &raw, &want);
     let diff = max_abs_diff(&run_onnx(&bytes, &raw).unwrap(), &want);
     assert!(diff <= TOL, "{name:?} scaled: max |Δ| = {diff:e}");
-}
-
-fn every_activation() -> Vec<Activation> {
-    vec![
-        Activation::Linear,
-        Activation::Sigmoid,
-        Activation::Tanh,
-        Activation::Relu,
-        Activation::LeakyRelu { alpha: 0.2 },
-        Activation::Prelu { init: 0.25 },
-        Activation::Elu { alpha: 0.7 },
-        Activation::Softplus,
-        Activation::Maxout { pieces: 3 },
-    ]
 }
 
 #[test]

@@ -573,23 +573,7 @@ fn monitor_name(es: &EarlyStopping, has_valid: bool) -> String {
 
 /// How many rows of a batch's outputs predict their label.
 fn correct(out: &[f32], cols: usize, idx: &[u32], labels: &[usize]) -> usize {
-    out.chunks_exact(cols)
-        .zip(idx)
-        .filter(|(row, i)| {
-            let pred = if cols == 1 {
-                usize::from(row[0] >= 0.5)
-            } else {
-                let mut best = 0;
-                for j in 1..cols {
-                    if row[j] > row[best] {
-                        best = j;
-                    }
-                }
-                best
-            };
-            pred == labels[**i as usize]
-        })
-        .count()
+    out.chunks_exact(cols).zip(idx).filter(|(row, i)| metrics::predicted_class(row) == labels[**i as usize]).count()
 }
 
 /// Fills `perm` with the row order of `epoch`: drawn from `(seed, epoch)` alone, so that any
