@@ -5,16 +5,18 @@ pub mod backend;
 pub mod data;
 pub mod error;
 pub mod gradcheck;
-pub mod loss;
+pub mod math;
 pub mod metrics;
 pub mod model_file;
 pub mod nn;
 pub mod onnx;
-pub mod optim;
 pub mod preprocess;
 pub mod recipes;
 pub mod tensor;
 pub mod train;
+
+// The formulas' old homes stay valid paths: `mlp::loss`, `mlp::optim`.
+pub use math::{loss, optim};
 
 pub use error::{Error, Result};
 pub use loss::Loss;

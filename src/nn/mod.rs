@@ -1,6 +1,6 @@
 //! Layers and networks: activations, initializers, the model's configuration and weights, and the forward and backward passes.
 
-pub mod activation;
+pub use crate::math::activation;
 pub mod init;
 mod model;
 pub(crate) mod net;

@@ -4,10 +4,9 @@
 //! every reduction adds in a fixed order, so results are bit-identical for any thread count.
 
 mod gemm;
-mod real;
 
+pub use crate::math::Real;
 pub use gemm::{matmul, matmul_naive};
-pub use real::Real;
 
 use super::Backend;
 use crate::error::{Error, Result};

@@ -4,8 +4,8 @@
 //! over `(param, grad, state)`; [`update_slice`] is the formula, shared by the CPU backend and
 //! mirrored line by line in the CUDA kernel.
 
-use crate::backend::cpu::Real;
 use crate::error::Error;
+use crate::math::Real;
 use serde::{Deserialize, Serialize};
 
 /// An optimizer and its hyperparameters. `Default` values are Keras's.

@@ -1,9 +1,9 @@
 //! Loss functions: their names, which output activations they pair with, and the per-row formulas the backends share.
 
-use crate::backend::cpu::Real;
 use crate::error::Error;
-use crate::nn::Activation;
-use crate::nn::activation::{sigmoid, softplus};
+use crate::math::Real;
+use crate::math::activation::Activation;
+use crate::math::activation::{sigmoid, softplus};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;

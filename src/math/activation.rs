@@ -2,8 +2,8 @@
 //!
 //! The CPU backend calls these scalar functions; the CUDA kernels copy the same formulas.
 
-use crate::backend::cpu::Real;
 use crate::error::Error;
+use crate::math::Real;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
