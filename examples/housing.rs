@@ -33,7 +33,7 @@ fn main() -> Result<(), mlp::Error> {
         ..Default::default()
     };
     let h = model.fit(&std_data, &cfg)?;
-    let (w, b) = (model.params[0].weight.data[0] as f64, model.params[0].bias[0] as f64);
+    let (w, b) = (model.params[0].values("weight")[0] as f64, model.params[0].values("bias")[0] as f64);
     let slope = w * sy / sx;
     let intercept = my + sy * b - slope * mx;
     println!(

@@ -5,6 +5,7 @@
 /// A shape mismatch inside the library's own layers is a bug and panics instead (see the
 /// `assert!`s in `nn`): these variants are only for what the caller controls.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// A file could not be opened, read or written.
     #[error("{path}: {source}")]

@@ -6,23 +6,24 @@ use crate::loss::Loss;
 use crate::nn::{Model, Net};
 use crate::tensor::Matrix;
 
-/// The worst relative error found in each parameter tensor of one layer.
+/// The worst relative error found in each trainable parameter tensor of one layer.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LayerCheck {
     /// 1-based layer number.
     pub layer: usize,
-    /// Worst relative error over the weights.
-    pub weight: f64,
-    /// Worst relative error over the biases.
-    pub bias: f64,
-    /// Worst relative error over PReLU's slopes, when the layer has them.
-    pub alpha: Option<f64>,
+    /// Per tensor, in the layer's storage order: its name (`weight`, `bias`, `alpha`, …) and worst relative error.
+    pub tensors: Vec<(&'static str, f64)>,
 }
 
 impl LayerCheck {
     /// The worst of the layer's tensors.
     pub fn worst(&self) -> f64 {
-        self.weight.max(self.bias).max(self.alpha.unwrap_or(0.0))
+        self.tensors.iter().map(|t| t.1).fold(0.0, f64::max)
+    }
+
+    /// The worst relative error of tensor `name`, when the layer has it.
+    pub fn get(&self, name: &str) -> Option<f64> {
+        self.tensors.iter().find(|t| t.0 == name).map(|t| t.1)
     }
 }
 
@@ -84,16 +85,18 @@ pub fn gradcheck(model: &Model, loss: Loss, x: &Matrix, t: &Matrix, eps: f64) ->
     net.loss(loss, rows, &tb, None, Some(1.0 / rows as f64));
     net.backward(rows);
 
-    // Walk the tensors in the order Net stores them: per layer weight, bias, then slopes.
-    let n_tensors: Vec<usize> = model.params.iter().map(|p| 2 + usize::from(p.alpha.is_some())).collect();
-    let mut worst = Vec::new();
-    let mut idx = 0;
-    loop {
-        let Some((len, analytic)) =
-            net.params().nth(idx).map(|p| (p.len, (0..p.len).map(|i| be.get(&p.grad, i)).collect::<Vec<f64>>()))
-        else {
-            break;
+    // Every trainable tensor, element by element: nudge it both ways and difference the loss.
+    let n_params = net.params().count();
+    let mut layers: Vec<LayerCheck> =
+        (0..model.config.layers.len()).map(|i| LayerCheck { layer: i + 1, tensors: Vec::new() }).collect();
+    for idx in 0..n_params {
+        let (layer, name, trainable, analytic) = {
+            let (layer, p) = net.named_params().nth(idx).expect("tensor");
+            (layer, p.name, p.trainable, (0..p.len).map(|i| be.get(&p.grad, i)).collect::<Vec<f64>>())
         };
+        if !trainable {
+            continue;
+        }
         let mut w = 0.0f64;
         for (i, &a) in analytic.iter().enumerate() {
             let orig = be.get(&net.params().nth(idx).expect("tensor").value, i);
@@ -108,17 +111,7 @@ pub fn gradcheck(model: &Model, loss: Loss, x: &Matrix, t: &Matrix, eps: f64) ->
             let num = (plus - minus) / (2.0 * eps);
             w = w.max(relative_error(a, num));
         }
-        let _ = len;
-        worst.push(w);
-        idx += 1;
-    }
-    let mut layers = Vec::new();
-    let mut it = worst.into_iter();
-    for (i, &n) in n_tensors.iter().enumerate() {
-        let weight = it.next().unwrap_or(0.0);
-        let bias = it.next().unwrap_or(0.0);
-        let alpha = if n == 3 { it.next() } else { None };
-        layers.push(LayerCheck { layer: i + 1, weight, bias, alpha });
+        layers[layer].tensors.push((name, w));
     }
     Ok(GradCheck { layers, loss: loss0 })
 }

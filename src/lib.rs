@@ -1,5 +1,5 @@
 //! mlp: multilayer perceptrons with hand-written backpropagation, fast on the CPU.
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 
 pub mod backend;
 pub mod data;

@@ -25,7 +25,7 @@ use crate::data::csv::{CsvReader, Table};
 use crate::data::{Dataset, Targets};
 use crate::error::{Error, Result};
 use crate::loss::Loss;
-use crate::nn::{LayerParams, Model, ModelConfig};
+use crate::nn::{Model, ModelConfig};
 use crate::preprocess::Preprocessor;
 use crate::tensor::Matrix;
 use crate::train::{BestTracker, Checkpoint, History, LoopState, StopReason};
@@ -439,13 +439,8 @@ impl F32Tensor {
 }
 
 fn push_model(tensors: &mut Vec<(String, F32Tensor)>, prefix: &str, model: &Model) {
-    for (i, p) in model.params.iter().enumerate() {
-        let t = p.weight.transpose();
-        tensors.push((format!("{prefix}layers.{i}.weight"), F32Tensor::new(vec![t.rows, t.cols], t.data)));
-        tensors.push((format!("{prefix}layers.{i}.bias"), F32Tensor::new(vec![p.bias.len()], p.bias.iter().copied())));
-        if let Some(a) = &p.alpha {
-            tensors.push((format!("{prefix}layers.{i}.alpha"), F32Tensor::new(vec![a.len()], a.iter().copied())));
-        }
+    for (name, shape, data) in model.file_tensors() {
+        tensors.push((format!("{prefix}{name}"), F32Tensor::new(shape, data)));
     }
 }
 
@@ -884,25 +879,12 @@ impl RawFile {
 
     /// The model under `prefix` (`""` or `"best."`), recording which tensors were used.
     fn model(&self, prefix: &str, config: &ModelConfig, used: &mut Vec<String>) -> Result<Model> {
-        let mut params = Vec::with_capacity(config.layers.len());
-        for (i, l) in config.layers.iter().enumerate() {
-            let (fan_in, width) = (config.layer_input(i), l.pre_width());
-            let w_name = format!("{prefix}layers.{i}.weight");
-            let w = Matrix::new(width, fan_in, self.values(&w_name, &[width, fan_in])?).transpose();
-            let b_name = format!("{prefix}layers.{i}.bias");
-            let bias = self.values(&b_name, &[width])?;
-            used.extend([w_name, b_name]);
-            let alpha = if l.activation.has_alpha() {
-                let a_name = format!("{prefix}layers.{i}.alpha");
-                let a = self.values(&a_name, &[l.units])?;
-                used.push(a_name);
-                Some(a)
-            } else {
-                None
-            };
-            params.push(LayerParams { weight: w, bias, alpha });
-        }
-        Ok(Model { config: config.clone(), params })
+        Model::from_file_tensors(config, |name, shape| {
+            let full = format!("{prefix}{name}");
+            let v = self.values(&full, shape)?;
+            used.push(full);
+            Ok(v)
+        })
     }
 
     fn no_extra(&self, used: &[String]) -> Result<()> {
@@ -988,12 +970,8 @@ fn checkpoint_raw(raw: RawFile) -> Result<(Checkpoint, ModelMeta)> {
     let best = if ckh.has_best { Some(raw.model("best.", &header.architecture, &mut used)?) } else { None };
     let mut optimizer_state = Vec::new();
     let mut lens = Vec::new();
-    for p in &model.params {
-        lens.push(p.weight.data.len());
-        lens.push(p.bias.len());
-        if let Some(a) = &p.alpha {
-            lens.push(a.len());
-        }
+    for (_, spec, _) in model.named_params() {
+        lens.push(spec.len());
     }
     for (k, &len) in lens.iter().enumerate() {
         let mut states = Vec::new();
@@ -1046,10 +1024,7 @@ mod tests {
     }
 
     fn bits(m: &Model) -> Vec<u32> {
-        m.params
-            .iter()
-            .flat_map(|p| p.weight.data.iter().chain(&p.bias).chain(p.alpha.iter().flatten()).map(|v| v.to_bits()))
-            .collect()
+        m.params.iter().flat_map(|p| p.tensors.iter().flat_map(|t| &t.data).map(|v| v.to_bits())).collect()
     }
 
     #[test]
@@ -1088,8 +1063,8 @@ mod tests {
         assert_eq!(w.shape(), &[3, 2]);
         let v: Vec<f32> = w.data().chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect();
         // Row o of the file is output unit o: W[i][o] in memory.
-        assert_eq!(v[2 + 1], model.params[0].weight.data[3 + 1]);
-        assert_eq!(v[1], model.params[0].weight.data[3]);
+        assert_eq!(v[2 + 1], model.params[0].values("weight")[3 + 1]);
+        assert_eq!(v[1], model.params[0].values("weight")[3]);
     }
 
     #[test]
@@ -1191,7 +1166,7 @@ mod tests {
         expect_err(&bad, "no tensor `layers.1.bias`");
 
         let mut nan = model.clone();
-        nan.params[0].bias[1] = f32::NAN;
+        nan.params[0].get_mut("bias").unwrap().data[1] = f32::NAN;
         let raw = SavedModel { model: nan, meta: meta(3) };
         let mut tensors = Vec::new();
         push_model(&mut tensors, "", &raw.model);

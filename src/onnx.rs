@@ -224,17 +224,25 @@ pub fn export(model: &Model, scaling: Option<(&[f32], &[f32])>) -> Result<Vec<u8
 
     for (i, (l, p)) in cfg.layers.iter().zip(&model.params).enumerate() {
         let name = format!("dense_{}", i + 1);
-        let (fan_in, width) = (p.weight.rows, p.weight.cols);
+        if !l.kind.is_dense() {
+            return Err(Error::Data(format!(
+                "layer {} is a {} layer, which the ONNX export does not write yet",
+                i + 1,
+                l.kind.type_name()
+            )));
+        }
+        let (fan_in, width) = (cfg.layer_input(i), l.pre_width());
+        let (weight, bias) = (p.values("weight"), p.values("bias"));
         // PyTorch's [out, in] layout with transB=1: what torch.onnx.export writes, so tools that
         // pattern-match exported Linear layers recognize ours.
         let mut w_t = vec![0.0f32; fan_in * width];
-        for (r, row) in p.weight.data.chunks_exact(width).enumerate() {
+        for (r, row) in weight.chunks_exact(width).enumerate() {
             for (c, &v) in row.iter().enumerate() {
                 w_t[c * fan_in + r] = v;
             }
         }
         let w = g.f32_init(&format!("{name}.weight"), &[width, fan_in], &w_t);
-        let b = g.f32_init(&format!("{name}.bias"), &[width], &p.bias);
+        let b = g.f32_init(&format!("{name}.bias"), &[width], bias);
         x = g.node("Gemm", &format!("{name}.gemm"), vec![x, w, b], vec![attr_int("transB", 1)]);
 
         let act = format!("{name}.{}", op_suffix(&l.activation));
@@ -248,7 +256,7 @@ pub fn export(model: &Model, scaling: Option<(&[f32], &[f32])>) -> Result<Vec<u8
             Activation::Elu { alpha } => g.node("Elu", &act, vec![x], vec![attr_float("alpha", alpha)]),
             Activation::Prelu { .. } => {
                 // check() guarantees the slopes exist for a PReLU layer.
-                let alpha = p.alpha.as_deref().unwrap_or_default();
+                let alpha = p.values("alpha");
                 let slope = g.f32_init(&format!("{name}.alpha"), &[alpha.len()], alpha);
                 g.node("PRelu", &act, vec![x, slope], vec![])
             }

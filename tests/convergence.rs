@@ -84,7 +84,7 @@ fn housing_line_recovers_the_slope() {
         ..Default::default()
     };
     model.fit(&std_data, &cfg).unwrap();
-    let slope = model.params[0].weight.data[0] as f64 * sy / sx;
+    let slope = model.params[0].values("weight")[0] as f64 * sy / sx;
     assert!((slope - 1837.5).abs() / 1837.5 < 0.05, "slope {slope}");
 }
 

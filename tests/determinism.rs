@@ -34,7 +34,7 @@ fn train(threads: usize, opt: OptimizerConfig, l2: f32) -> Vec<u32> {
         ..Default::default()
     };
     model.fit(&d, &cfg).unwrap();
-    model.params.iter().flat_map(|p| p.weight.data.iter().chain(&p.bias)).map(|v| v.to_bits()).collect()
+    model.params.iter().flat_map(|p| p.tensors.iter().flat_map(|t| &t.data)).map(|v| v.to_bits()).collect()
 }
 
 #[test]

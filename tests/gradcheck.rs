@@ -45,7 +45,7 @@ fn check(hidden: &[Activation], output: Activation, loss: Loss, seed: u64) -> f6
     let mut model = cfg.init(seed).unwrap();
     // Non-zero biases and negative PReLU inputs exercise every branch.
     for p in &mut model.params {
-        for b in &mut p.bias {
+        for b in &mut p.get_mut("bias").unwrap().data {
             *b = 0.1 * Distribution::<f32>::sample(&StandardNormal, &mut rng);
         }
     }

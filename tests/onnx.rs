@@ -24,11 +24,11 @@ fn random_model(cfg: ModelConfig, seed: u64) -> Model {
     let mut model = cfg.init(seed).unwrap();
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5eed);
     for p in &mut model.params {
-        for b in &mut p.bias {
+        for b in &mut p.get_mut("bias").unwrap().data {
             *b = rng.random_range(-0.5..0.5);
         }
-        if let Some(alpha) = &mut p.alpha {
-            for a in alpha.iter_mut() {
+        if let Some(alpha) = p.get_mut("alpha") {
+            for a in alpha.data.iter_mut() {
                 *a = rng.random_range(-0.5..1.5);
             }
         }

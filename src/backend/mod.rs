@@ -131,6 +131,37 @@ pub trait Backend: Clone + Send + Sync + 'static {
         state: &mut [Self::Buf],
     ) -> f64;
 
+    /// `out[r, j] = x[r, j] · s[j]` over a `(rows, cols)` matrix (a per-column scale).
+    ///
+    /// The default body goes through the host: correct on any device, and meant to be replaced
+    /// by a device pass where a layer kind using it becomes hot (the CPU backend does so).
+    fn mul_cols(&self, rows: usize, cols: usize, x: &Self::Buf, s: &Self::Buf, out: &mut Self::Buf) {
+        let (mut xh, mut sh) = (vec![0.0f32; rows * cols], vec![0.0f32; cols]);
+        self.read(x, &mut xh);
+        self.read(s, &mut sh);
+        for row in xh.chunks_exact_mut(cols.max(1)) {
+            for (v, &sj) in row.iter_mut().zip(&sh) {
+                *v *= sj;
+            }
+        }
+        self.write(&xh, out);
+    }
+
+    /// `out[j] = Σ_r a[r, j] · b[r, j]` over `(rows, cols)` matrices, rows added in order (the
+    /// gradient of a per-column scale). The default body goes through the host, as for [`Backend::mul_cols`].
+    fn col_dot(&self, rows: usize, cols: usize, a: &Self::Buf, b: &Self::Buf, out: &mut Self::Buf) {
+        let (mut ah, mut bh) = (vec![0.0f32; rows * cols], vec![0.0f32; rows * cols]);
+        self.read(a, &mut ah);
+        self.read(b, &mut bh);
+        let mut acc = vec![0.0f64; cols];
+        for (ra, rb) in ah.chunks_exact(cols.max(1)).zip(bh.chunks_exact(cols.max(1))) {
+            for ((s, &va), &vb) in acc.iter_mut().zip(ra).zip(rb) {
+                *s += va as f64 * vb as f64;
+            }
+        }
+        self.write(&acc.iter().map(|&v| v as f32).collect::<Vec<_>>(), out);
+    }
+
     /// `Σ buf[i]²` over the first `n` elements.
     fn sum_squares(&self, buf: &Self::Buf, n: usize) -> f64;
     /// `buf[..n] *= s`.

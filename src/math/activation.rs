@@ -11,6 +11,7 @@ use std::str::FromStr;
 /// What a dense layer applies to `z = x·W + b`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "name", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Activation {
     /// `a = z` (also called identity).
     Linear,

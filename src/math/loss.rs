@@ -11,6 +11,7 @@ use std::str::FromStr;
 /// What training minimizes, averaged over the batch (as Keras and PyTorch reduce).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Loss {
     /// Mean squared error: `mean_j (a_j − t_j)²` per row.
     Mse,

@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 /// | `AdamW` | as Adam, weight_decay 0.004 (decoupled: `p -= lr·wd·p`) |
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "name", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum OptimizerConfig {
     /// Minibatch SGD, with optional (Nesterov) momentum.
     Sgd {
@@ -499,6 +500,7 @@ fn adam<T: Real, const AMS: bool>(h: &AdamStep<T>, p: &mut [T], g: &[T], m: &mut
 /// How the learning rate changes from epoch to epoch.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
 #[serde(tag = "name", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum LrSchedule {
     /// The optimizer's rate throughout.
     #[default]

@@ -12,6 +12,7 @@ use crate::error::Error;
 /// How a layer's weights are drawn; biases start at zero.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Init {
     /// U(−l, l) with l = √(6 / (fan_in + fan_out)): Keras's default.
     #[default]

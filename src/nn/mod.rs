@@ -2,10 +2,12 @@
 
 pub use crate::math::activation;
 pub mod init;
-mod model;
+pub(crate) mod model;
 pub(crate) mod net;
 
 pub use activation::Activation;
 pub use init::Init;
-pub use model::{LayerConfig, LayerParams, Model, ModelConfig};
+pub mod layers;
+pub use layers::{LayerKind, ParamInit, ParamSpec};
+pub use model::{LayerConfig, LayerParams, Model, ModelConfig, ParamTensor};
 pub use net::Net;

@@ -1,14 +1,19 @@
-//! The model: its configuration (input width and dense layers), its weights on the host, and the Keras-style summary.
+//! The model: its configuration (input width and layers), its named parameter tensors on the host, and the Keras-style summary.
 
+use super::layers::{self, LayerKind, ParamInit, ParamSpec};
 use super::{Activation, Init};
 use crate::error::{Error, Result};
-use crate::tensor::Matrix;
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 
-/// One dense layer: `a = act(x·W + b)`.
+/// One layer: its kind (dense unless said otherwise), its width and the activation it applies,
+/// `a = act(f(x))` — for a dense layer `a = act(x·W + b)`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LayerConfig {
+    /// What the layer computes before its activation (not written for dense layers, so files
+    /// from before layer kinds read unchanged).
+    #[serde(default, skip_serializing_if = "LayerKind::is_dense")]
+    pub kind: LayerKind,
     /// Output units.
     pub units: usize,
     /// The activation.
@@ -27,7 +32,12 @@ pub struct LayerConfig {
 impl LayerConfig {
     /// A layer of `units` with `activation`, Glorot-uniform weights and no penalty.
     pub fn new(units: usize, activation: Activation) -> Self {
-        Self { units, activation, init: Init::default(), l1: 0.0, l2: 0.0 }
+        Self { kind: LayerKind::Dense, units, activation, init: Init::default(), l1: 0.0, l2: 0.0 }
+    }
+
+    /// This layer's named parameters on `fan_in` inputs, in storage order.
+    pub fn param_specs(&self, fan_in: usize) -> Vec<ParamSpec> {
+        self.kind.specs(self, fan_in)
     }
 
     /// Width of the pre-activation (units × pieces for maxout).
@@ -51,7 +61,7 @@ impl LayerConfig {
             Some(i) => i.parse()?,
             None => Init::default(),
         };
-        let layer = Self { units, activation, init, l1: 0.0, l2: 0.0 };
+        let layer = Self { kind: LayerKind::Dense, units, activation, init, l1: 0.0, l2: 0.0 };
         if units == 0 {
             return Err(Error::config(what(), "a layer needs at least 1 unit"));
         }
@@ -65,7 +75,17 @@ pub const MAX_UNITS: usize = 1 << 24;
 /// The most parameters a model may have: 2³² f32 values are 16 GiB.
 pub const MAX_PARAMS: u64 = 1 << 32;
 
-/// A sequential stack of dense layers on inputs of width `input_dim`.
+/// A sequential stack of layers on inputs of width `input_dim`: plain data (serde, the CLI's
+/// `--layers`, the model file's header) that [`ModelConfig::init`] turns into a [`Model`].
+///
+/// ```
+/// use mlp::{Activation, ModelConfig};
+/// let cfg = ModelConfig::parse(784, "512:relu,10:softmax")?;
+/// assert_eq!(cfg.param_count(), 784 * 512 + 512 + 512 * 10 + 10);
+/// let same = ModelConfig::new(784).dense(512, Activation::Relu).dense(10, Activation::Softmax);
+/// assert_eq!(cfg, same);
+/// # Ok::<(), mlp::Error>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ModelConfig {
     /// Width of the input rows.
@@ -155,6 +175,10 @@ impl ModelConfig {
             if l.activation == Activation::Softmax && i != last {
                 return Err(Error::config(what(), "softmax can only be the output layer"));
             }
+            if i == last && !layers::can_be_output(l.kind) {
+                return Err(Error::config(what(), "the output layer must be a dense layer"));
+            }
+            l.kind.validate(l, self.layer_input(i), i == last)?;
             for (name, v) in [("l1", l.l1), ("l2", l.l2)] {
                 if !(v >= 0.0 && v.is_finite()) {
                     return Err(Error::config(what(), format!("the {name} penalty must be ≥ 0, got {v}")));
@@ -180,11 +204,25 @@ impl ModelConfig {
         Ok(())
     }
 
-    /// Number of parameters of layer `i`: weights, biases and PReLU slopes.
+    /// The named parameters of layer `i`, in storage order.
+    pub fn layer_specs(&self, i: usize) -> Vec<ParamSpec> {
+        self.layers[i].param_specs(self.layer_input(i))
+    }
+
+    /// Every parameter tensor as `(layer, spec)`, layer by layer in storage order: the one walk
+    /// that the network, the optimizer state, checkpoints and the model file share.
+    pub fn named_specs(&self) -> impl Iterator<Item = (usize, ParamSpec)> + '_ {
+        (0..self.layers.len()).flat_map(move |i| self.layer_specs(i).into_iter().map(move |s| (i, s)))
+    }
+
+    /// Number of parameters of layer `i` (trainable or not).
     pub fn layer_params(&self, i: usize) -> usize {
-        let l = &self.layers[i];
-        let w = l.pre_width();
-        self.layer_input(i) * w + w + if l.activation.has_alpha() { l.units } else { 0 }
+        self.layer_specs(i).iter().map(ParamSpec::len).sum()
+    }
+
+    /// Number of parameters of layer `i` that the optimizer does not update (running statistics).
+    pub fn layer_non_trainable(&self, i: usize) -> usize {
+        self.layer_specs(i).iter().filter(|s| !s.trainable).map(ParamSpec::len).sum()
     }
 
     /// Total number of parameters.
@@ -192,7 +230,8 @@ impl ModelConfig {
         (0..self.layers.len()).map(|i| self.layer_params(i)).sum()
     }
 
-    /// Draws the weights from `seed` (layer after layer from one stream); biases start at zero.
+    /// Draws the weights from `seed` (layer after layer from one stream); the other tensors start
+    /// at their kind's constant (biases at zero).
     pub fn init(&self, seed: u64) -> Result<Model> {
         self.validate()?;
         let mut rng = Init::rng(seed);
@@ -200,16 +239,18 @@ impl ModelConfig {
             .layers
             .iter()
             .enumerate()
-            .map(|(i, l)| {
-                let (fan_in, width) = (self.layer_input(i), l.pre_width());
-                LayerParams {
-                    weight: Matrix::new(fan_in, width, l.init.sample(fan_in, width, &mut rng)),
-                    bias: vec![0.0; width],
-                    alpha: match l.activation {
-                        Activation::Prelu { init } => Some(vec![init; l.units]),
-                        _ => None,
-                    },
-                }
+            .map(|(i, l)| LayerParams {
+                tensors: self
+                    .layer_specs(i)
+                    .into_iter()
+                    .map(|spec| {
+                        let data = match spec.init {
+                            ParamInit::Weights { fan_in, fan_out } => l.init.sample(fan_in, fan_out, &mut rng),
+                            ParamInit::Const(v) => vec![v; spec.len()],
+                        };
+                        ParamTensor { name: spec.name.to_string(), shape: spec.shape, data }
+                    })
+                    .collect(),
             })
             .collect();
         Ok(Model { config: self.clone(), params })
@@ -220,7 +261,7 @@ impl ModelConfig {
         let mut rows = vec![("input (InputLayer)".to_string(), format!("(None, {})", self.input_dim), 0usize)];
         for (i, l) in self.layers.iter().enumerate() {
             rows.push((
-                format!("dense_{} (Dense, {})", i + 1, l.activation),
+                format!("{}_{} ({}, {})", l.kind.type_name().to_lowercase(), i + 1, l.kind.type_name(), l.activation),
                 format!("(None, {})", l.units),
                 self.layer_params(i),
             ));
@@ -239,25 +280,63 @@ impl ModelConfig {
             let _ = writeln!(s, "{}", if i + 1 == rows.len() { line('=') } else { line('_') });
         }
         let total = self.param_count();
+        let fixed: usize = (0..self.layers.len()).map(|i| self.layer_non_trainable(i)).sum();
         let _ = writeln!(s, "Total params: {total}");
-        let _ = writeln!(s, "Trainable params: {total}");
-        let _ = writeln!(s, "Non-trainable params: 0");
+        let _ = writeln!(s, "Trainable params: {}", total - fixed);
+        let _ = writeln!(s, "Non-trainable params: {fixed}");
         s
     }
 }
 
-/// The learned values of one layer, on the host.
+/// One named parameter tensor on the host, in memory order (see [`ParamSpec`]).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ParamTensor {
+    /// The name within the layer (`weight`, `bias`, `alpha`, …).
+    pub name: String,
+    /// The in-memory shape; a dense layer's weights are `(fan_in, pre_width)`, column `j` holding
+    /// the weights into pre-activation unit `j`.
+    pub shape: Vec<usize>,
+    /// The values, row-major.
+    pub data: Vec<f32>,
+}
+
+/// The learned values of one layer, on the host: its tensors in its kind's storage order.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LayerParams {
-    /// Weights `(fan_in, pre_width)`: column `j` holds the weights into pre-activation unit `j`.
-    pub weight: Matrix,
-    /// Biases, `pre_width`.
-    pub bias: Vec<f32>,
-    /// PReLU slopes, one per unit.
-    pub alpha: Option<Vec<f32>>,
+    /// The tensors, in the order of the layer's [`ParamSpec`]s.
+    pub tensors: Vec<ParamTensor>,
+}
+
+impl LayerParams {
+    /// The tensor named `name`.
+    pub fn get(&self, name: &str) -> Option<&ParamTensor> {
+        self.tensors.iter().find(|t| t.name == name)
+    }
+
+    /// The tensor named `name`, to change.
+    pub fn get_mut(&mut self, name: &str) -> Option<&mut ParamTensor> {
+        self.tensors.iter_mut().find(|t| t.name == name)
+    }
+
+    /// The values of tensor `name` (empty when the layer has none).
+    pub fn values(&self, name: &str) -> &[f32] {
+        self.get(name).map_or(&[], |t| &t.data)
+    }
 }
 
 /// A configured model with its weights: what training produces and a model file stores.
+///
+/// ```
+/// use mlp::{data::synth, train::FitConfig, Activation, Loss, ModelConfig, OptimizerConfig};
+/// let data = synth::xor();
+/// let mut model = ModelConfig::new(2).dense(4, Activation::Tanh).dense(1, Activation::Sigmoid).init(0)?;
+/// let cfg = FitConfig { loss: Loss::Mse, optimizer: OptimizerConfig::adam(0.05), epochs: 2000, batch_size: 4, ..Default::default() };
+/// model.fit(&data, &cfg)?;
+/// assert_eq!(model.predict_classes(&data.x)?, vec![0, 1, 1, 0]);
+/// // Parameters by name, layer by layer:
+/// assert_eq!(model.params[0].get("weight").unwrap().shape, vec![2, 4]);
+/// # Ok::<(), mlp::Error>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Model {
     /// The architecture.
@@ -287,30 +366,62 @@ impl Model {
                 self.params.len()
             )));
         }
-        for (i, (l, p)) in self.config.layers.iter().zip(&self.params).enumerate() {
-            let (fi, w) = (self.config.layer_input(i), l.pre_width());
-            let alpha_len = p.alpha.as_ref().map(|a| a.len());
-            let want_alpha = l.activation.has_alpha().then_some(l.units);
-            if p.weight.rows != fi
-                || p.weight.cols != w
-                || p.weight.data.len() != fi * w
-                || p.bias.len() != w
-                || alpha_len != want_alpha
-            {
+        for (i, p) in self.params.iter().enumerate() {
+            let specs = self.config.layer_specs(i);
+            let fits = specs.len() == p.tensors.len()
+                && specs
+                    .iter()
+                    .zip(&p.tensors)
+                    .all(|(s, t)| s.name == t.name && s.shape == t.shape && s.len() == t.data.len());
+            if !fits {
+                let have: Vec<String> = p.tensors.iter().map(|t| format!("{} {:?}", t.name, t.shape)).collect();
+                let want: Vec<String> = specs.iter().map(|s| format!("{} {:?}", s.name, s.shape)).collect();
                 return Err(Error::Data(format!(
-                    "layer {}: weights are {}×{} with {} biases, but the architecture needs {fi}×{w} with {w} biases",
+                    "layer {}: the tensors are [{}], but the architecture needs [{}]",
                     i + 1,
-                    p.weight.rows,
-                    p.weight.cols,
-                    p.bias.len()
+                    have.join(", "),
+                    want.join(", ")
                 )));
             }
-            let finite = p.weight.data.iter().chain(&p.bias).chain(p.alpha.iter().flatten()).all(|v| v.is_finite());
-            if !finite {
+            if p.tensors.iter().any(|t| t.data.iter().any(|v| !v.is_finite())) {
                 return Err(Error::Data(format!("layer {}: the weights contain NaN or infinite values", i + 1)));
             }
         }
         Ok(())
+    }
+
+    /// Every parameter tensor with its layer and spec, in storage order.
+    pub fn named_params(&self) -> impl Iterator<Item = (usize, ParamSpec, &ParamTensor)> + '_ {
+        self.config.named_specs().zip(self.params.iter().flat_map(|p| &p.tensors)).map(|((i, s), t)| (i, s, t))
+    }
+
+    /// Every parameter tensor in the model file's layout: `(layers.{i}.{name}, file shape, values)`.
+    pub fn file_tensors(&self) -> Vec<(String, Vec<usize>, Vec<f32>)> {
+        self.named_params()
+            .map(|(i, spec, t)| (format!("layers.{i}.{}", spec.name), spec.file_shape(), spec.to_file(&t.data)))
+            .collect()
+    }
+
+    /// Builds the parameters of `config` from model-file tensors: `lookup(name, file_shape)` gives
+    /// the values stored under `layers.{i}.{name}` (checking their shape), in the file's layout.
+    pub fn from_file_tensors(
+        config: &ModelConfig,
+        mut lookup: impl FnMut(&str, &[usize]) -> Result<Vec<f32>>,
+    ) -> Result<Model> {
+        let params = (0..config.layers.len())
+            .map(|i| {
+                let tensors = config
+                    .layer_specs(i)
+                    .into_iter()
+                    .map(|spec| {
+                        let data = lookup(&format!("layers.{i}.{}", spec.name), &spec.file_shape())?;
+                        Ok(ParamTensor { name: spec.name.to_string(), data: spec.from_file(data), shape: spec.shape })
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                Ok(LayerParams { tensors })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Model { config: config.clone(), params })
     }
 }
 

@@ -1,74 +1,35 @@
-//! A model living on a backend: parameters, gradients, optimizer state and every activation buffer, allocated once for the largest batch.
+//! A model living on a backend: each layer's parameters (with gradients and optimizer state) and its kind's activation buffers, allocated once for the largest batch.
 //!
-//! Shapes (row-major): layer `l` maps `x (rows, in_l)` to `z (rows, width_l)` and
-//! `a (rows, units_l)`; `W (in_l, width_l)`, `b (width_l)`. Backward, for `dz = dL/dz`:
-//! `dW = xᵀ·dz`, `db = Σ_rows dz`, `dx = dz·Wᵀ` (skipped for the first layer, whose input is data).
+//! The network only sequences its layers: forward from the input to the output, the loss at the
+//! output, backward from the output to the first layer (whose input is data, so no `dx`). What a
+//! layer computes is its kind's business ([`super::layers`]).
 
-use super::{Activation, LayerParams, Model, ModelConfig};
+use super::layers::{self, LayerOps};
+use super::{LayerParams, Model, ModelConfig, ParamTensor};
 use crate::backend::Backend;
 use crate::loss::Loss;
 use crate::optim::{OptimizerConfig, UpdateRule};
 use crate::tensor::Matrix;
 
-/// One parameter tensor with its gradient and optimizer state.
-pub(crate) struct Param<B: Backend> {
-    pub value: B::Buf,
-    pub grad: B::Buf,
-    pub state: Vec<B::Buf>,
-    pub len: usize,
-    /// Penalties apply to weights only, never to biases or PReLU slopes (as in Keras's kernel_regularizer).
-    pub l1: f32,
-    pub l2: f32,
-}
+pub(crate) use super::layers::Param;
 
-impl<B: Backend> Param<B> {
-    fn new(backend: &B, host: &[f32], l1: f32, l2: f32) -> Self {
-        Self {
-            value: backend.upload(host),
-            grad: backend.zeros(host.len()),
-            state: Vec::new(),
-            len: host.len(),
-            l1,
-            l2,
-        }
-    }
-}
-
-/// PReLU's slopes and their gradient, borrowed together.
-fn split_alpha<B: Backend>(alpha: &mut Option<Param<B>>) -> (Option<&B::Buf>, Option<&mut B::Buf>) {
-    match alpha {
-        Some(p) => (Some(&p.value), Some(&mut p.grad)),
-        None => (None, None),
-    }
-}
-
-struct Layer<B: Backend> {
-    act: Activation,
-    fan_in: usize,
-    units: usize,
-    width: usize,
-    w: Param<B>,
-    b: Param<B>,
-    alpha: Option<Param<B>>,
-    /// Pre-activation `(max_rows, width)`.
-    z: B::Buf,
-    /// Output `(max_rows, units)`.
-    a: B::Buf,
-    /// `dL/dz`, `(max_rows, width)`.
-    dz: B::Buf,
-    /// `dL/da`, `(max_rows, units)`.
-    da: B::Buf,
+/// One layer on the backend: the parameters the network keeps for it, and its kind's state.
+struct Slot<B: Backend> {
+    params: Vec<Param<B>>,
+    ops: Box<dyn LayerOps<B>>,
 }
 
 /// A model on backend `B`, ready to run batches of up to `max_rows` rows.
 pub struct Net<B: Backend> {
     backend: B,
     config: ModelConfig,
-    layers: Vec<Layer<B>>,
+    layers: Vec<Slot<B>>,
     /// The input batch `(max_rows, input_dim)`.
     input: B::Buf,
     max_rows: usize,
     step: u64,
+    /// Train mode (dropout masks, batch statistics) or eval mode.
+    training: bool,
 }
 
 impl<B: Backend> Net<B> {
@@ -82,27 +43,17 @@ impl<B: Backend> Net<B> {
             .zip(&model.params)
             .enumerate()
             .map(|(i, (l, p))| {
-                let (fan_in, width) = (cfg.layer_input(i), l.pre_width());
-                assert_eq!(
-                    (p.weight.rows, p.weight.cols),
-                    (fan_in, width),
-                    "layer {i}: weights {}×{} for a {fan_in}→{width} layer",
-                    p.weight.rows,
-                    p.weight.cols
-                );
-                Layer {
-                    act: l.activation.clone(),
-                    fan_in,
-                    units: l.units,
-                    width,
-                    w: Param::new(backend, &p.weight.data, l.l1, l.l2),
-                    b: Param::new(backend, &p.bias, 0.0, 0.0),
-                    alpha: p.alpha.as_ref().map(|a| Param::new(backend, a, 0.0, 0.0)),
-                    z: backend.zeros(max_rows * width),
-                    a: backend.zeros(max_rows * l.units),
-                    dz: backend.zeros(max_rows * width),
-                    da: backend.zeros(max_rows * l.units),
-                }
+                let specs = cfg.layer_specs(i);
+                assert_eq!(specs.len(), p.tensors.len(), "layer {i}: tensors do not match its kind");
+                let params = specs
+                    .iter()
+                    .zip(&p.tensors)
+                    .map(|(spec, t)| {
+                        assert_eq!(spec.shape, t.shape, "layer {i}: tensor {} of shape {:?}", spec.name, t.shape);
+                        Param::new(backend, spec, &t.data, l)
+                    })
+                    .collect();
+                Slot { params, ops: layers::build(backend, l, cfg.layer_input(i), max_rows) }
             })
             .collect();
         Self {
@@ -112,7 +63,13 @@ impl<B: Backend> Net<B> {
             input: backend.zeros(max_rows * cfg.input_dim),
             max_rows,
             step: 0,
+            training: false,
         }
+    }
+
+    /// Train mode (`true`: dropout and batch statistics act) or eval mode; a new network is in eval mode.
+    pub fn set_training(&mut self, on: bool) {
+        self.training = on;
     }
 
     /// The backend.
@@ -146,7 +103,7 @@ impl<B: Backend> Net<B> {
 
     /// The output layer's activation buffer.
     pub(crate) fn output(&self) -> &B::Buf {
-        &self.layers.last().expect("a model has layers").a
+        self.layers.last().expect("a model has layers").ops.output()
     }
 
     /// Runs the forward pass over the first `rows` rows of the input buffer.
@@ -155,34 +112,17 @@ impl<B: Backend> Net<B> {
         let be = &self.backend;
         for l in 0..self.layers.len() {
             let (before, rest) = self.layers.split_at_mut(l);
-            let layer = &mut rest[0];
-            let x = if l == 0 { &self.input } else { &before[l - 1].a };
-            be.matmul(rows, layer.width, layer.fan_in, x, false, &layer.w.value, false, &mut layer.z, false);
-            be.bias_act_forward(
-                &layer.act,
-                rows,
-                layer.units,
-                &mut layer.z,
-                &layer.b.value,
-                layer.alpha.as_ref().map(|p| &p.value),
-                &mut layer.a,
-            );
+            let x = if l == 0 { &self.input } else { before[l - 1].ops.output() };
+            let slot = &mut rest[0];
+            slot.ops.forward(be, &slot.params, x, rows, self.training);
         }
     }
 
     /// The loss of the last forward pass against targets `t (rows, out)` with optional row weights;
-    /// with `grad_scale`, also stores `grad_scale × dL/dz` of the output layer for [`Net::backward`].
+    /// with `grad_scale`, also stores `grad_scale × dL/d output` for [`Net::backward`].
     pub fn loss(&mut self, loss: Loss, rows: usize, t: &B::Buf, w: Option<&B::Buf>, grad_scale: Option<f64>) -> f64 {
-        let be = &self.backend;
         let out = self.layers.last_mut().expect("a model has layers");
-        let fused = loss.fused_with(&out.act);
-        let grad = grad_scale.map(|s| (if fused { &mut out.dz } else { &mut out.da }, s));
-        let value = be.loss(loss, &out.act, rows, out.units, &out.z, &out.a, t, w, grad);
-        if grad_scale.is_some() && !fused {
-            let (alpha, dalpha) = split_alpha(&mut out.alpha);
-            be.act_backward(&out.act, rows, out.units, &out.z, &out.a, &out.da, alpha, &mut out.dz, dalpha);
-        }
-        value
+        out.ops.loss(&self.backend, &mut out.params, loss, rows, t, w, grad_scale)
     }
 
     /// Backpropagates the output gradient stored by [`Net::loss`] into every parameter's gradient.
@@ -190,47 +130,49 @@ impl<B: Backend> Net<B> {
         let be = &self.backend;
         for l in (0..self.layers.len()).rev() {
             let (before, rest) = self.layers.split_at_mut(l);
-            let layer = &mut rest[0];
-            let x = if l == 0 { &self.input } else { &before[l - 1].a };
-            // dW (in, width) = xᵀ (in, rows) · dz (rows, width)
-            be.matmul(layer.fan_in, layer.width, rows, x, true, &layer.dz, false, &mut layer.w.grad, false);
-            be.sum_rows(rows, layer.width, &layer.dz, &mut layer.b.grad);
-            if l > 0 {
-                let prev = &mut before[l - 1];
-                // dx (rows, in) = dz (rows, width) · Wᵀ (width, in)
-                be.matmul(rows, layer.fan_in, layer.width, &layer.dz, false, &layer.w.value, true, &mut prev.da, false);
-                let (alpha, dalpha) = split_alpha(&mut prev.alpha);
-                be.act_backward(&prev.act, rows, prev.units, &prev.z, &prev.a, &prev.da, alpha, &mut prev.dz, dalpha);
+            let slot = &mut rest[0];
+            if l == 0 {
+                slot.ops.backward(be, &mut slot.params, &self.input, rows, None);
+            } else {
+                let (x, dx) = before[l - 1].ops.output_and_grad();
+                slot.ops.backward(be, &mut slot.params, x, rows, Some(dx));
             }
         }
     }
 
+    /// Every parameter tensor, layer by layer in storage order (the order of [`ModelConfig::named_specs`]).
     pub(crate) fn params_mut(&mut self) -> impl Iterator<Item = &mut Param<B>> {
-        self.layers.iter_mut().flat_map(|l| [Some(&mut l.w), Some(&mut l.b), l.alpha.as_mut()].into_iter().flatten())
+        self.layers.iter_mut().flat_map(|l| l.params.iter_mut())
     }
 
+    /// Every parameter tensor, layer by layer in storage order.
     pub(crate) fn params(&self) -> impl Iterator<Item = &Param<B>> {
-        self.layers.iter().flat_map(|l| [Some(&l.w), Some(&l.b), l.alpha.as_ref()].into_iter().flatten())
+        self.layers.iter().flat_map(|l| l.params.iter())
+    }
+
+    /// Every parameter tensor with its layer index, in storage order.
+    pub(crate) fn named_params(&self) -> impl Iterator<Item = (usize, &Param<B>)> {
+        self.layers.iter().enumerate().flat_map(|(i, l)| l.params.iter().map(move |p| (i, p)))
     }
 
     /// Allocates the optimizer's state buffers (once, before training).
     pub fn init_optimizer(&mut self, opt: &OptimizerConfig) {
         let init = opt.state_init();
         let be = self.backend.clone();
-        for p in self.params_mut() {
+        for p in self.params_mut().filter(|p| p.trainable) {
             p.state = init.iter().map(|&v| be.upload(&vec![v; p.len])).collect();
         }
     }
 
     /// The global L2 norm of all gradients.
     pub fn grad_norm(&self) -> f64 {
-        self.params().map(|p| self.backend.sum_squares(&p.grad, p.len)).sum::<f64>().sqrt()
+        self.params().filter(|p| p.trainable).map(|p| self.backend.sum_squares(&p.grad, p.len)).sum::<f64>().sqrt()
     }
 
     /// Multiplies every gradient by `s` (gradient clipping).
     pub fn scale_grads(&mut self, s: f32) {
         let be = self.backend.clone();
-        for p in self.params_mut() {
+        for p in self.params_mut().filter(|p| p.trainable) {
             be.scale(&mut p.grad, p.len, s);
         }
     }
@@ -242,7 +184,7 @@ impl<B: Backend> Net<B> {
         let step = self.step;
         let be = self.backend.clone();
         let mut penalty = 0.0;
-        for p in self.params_mut() {
+        for p in self.params_mut().filter(|p| p.trainable) {
             let rule = UpdateRule { opt: opt.clone(), step, l1: p.l1, l2: p.l2 };
             penalty += be.update(&rule, p.len, &mut p.value, &p.grad, &mut p.state);
         }
@@ -270,18 +212,22 @@ impl<B: Backend> Net<B> {
     /// Copies the weights back to the host.
     pub fn to_model(&self) -> Model {
         let be = &self.backend;
-        let read = |p: &Param<B>| {
-            let mut v = vec![0.0f32; p.len];
-            be.read(&p.value, &mut v);
-            v
-        };
         let params = self
             .layers
             .iter()
-            .map(|l| LayerParams {
-                weight: Matrix::new(l.fan_in, l.width, read(&l.w)),
-                bias: read(&l.b),
-                alpha: l.alpha.as_ref().map(read),
+            .enumerate()
+            .map(|(i, l)| LayerParams {
+                tensors: self
+                    .config
+                    .layer_specs(i)
+                    .into_iter()
+                    .zip(&l.params)
+                    .map(|(spec, p)| {
+                        let mut data = vec![0.0f32; p.len];
+                        be.read(&p.value, &mut data);
+                        ParamTensor { name: spec.name.to_string(), shape: spec.shape, data }
+                    })
+                    .collect(),
             })
             .collect();
         Model { config: self.config.clone(), params }
@@ -292,10 +238,8 @@ impl<B: Backend> Net<B> {
         assert_eq!(model.config.layers.len(), self.layers.len(), "load_weights: different architecture");
         let be = self.backend.clone();
         for (l, p) in self.layers.iter_mut().zip(&model.params) {
-            be.write(&p.weight.data, &mut l.w.value);
-            be.write(&p.bias, &mut l.b.value);
-            if let (Some(dst), Some(src)) = (l.alpha.as_mut(), p.alpha.as_ref()) {
-                be.write(src, &mut dst.value);
+            for (dst, src) in l.params.iter_mut().zip(&p.tensors) {
+                be.write(&src.data, &mut dst.value);
             }
         }
     }

@@ -535,16 +535,9 @@ impl<'a> Trainer<'a> {
         let optimizer_state = net.params().map(|p| p.state.iter().map(|s| read(s, p.len)).collect()).collect();
         let best = best.map(|bufs| {
             let mut m = net.to_model();
-            let mut it = bufs.iter().zip(net.params().map(|p| p.len));
-            for lp in &mut m.params {
-                let (w, wl) = it.next().expect("weight");
-                lp.weight.data = read(w, wl);
-                let (b, bl) = it.next().expect("bias");
-                lp.bias = read(b, bl);
-                if let Some(a) = lp.alpha.as_mut() {
-                    let (ab, al) = it.next().expect("slopes");
-                    *a = read(ab, al);
-                }
+            let tensors = m.params.iter_mut().flat_map(|lp| lp.tensors.iter_mut());
+            for ((t, b), p) in tensors.zip(bufs).zip(net.params()) {
+                t.data = read(b, p.len);
             }
             m
         });

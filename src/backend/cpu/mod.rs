@@ -445,6 +445,25 @@ impl<T: Real> Backend for Cpu<T> {
         }
     }
 
+    fn mul_cols(&self, rows: usize, cols: usize, x: &Vec<T>, s: &Vec<T>, out: &mut Vec<T>) {
+        for (o, xr) in out[..rows * cols].chunks_exact_mut(cols.max(1)).zip(x.chunks_exact(cols.max(1))) {
+            for ((oj, &xj), &sj) in o.iter_mut().zip(xr).zip(&s[..cols]) {
+                *oj = xj * sj;
+            }
+        }
+    }
+
+    fn col_dot(&self, rows: usize, cols: usize, a: &Vec<T>, b: &Vec<T>, out: &mut Vec<T>) {
+        let out = &mut out[..cols];
+        out.fill(T::ZERO);
+        for r in 0..rows {
+            let (ra, rb) = (&a[r * cols..(r + 1) * cols], &b[r * cols..(r + 1) * cols]);
+            for ((o, &va), &vb) in out.iter_mut().zip(ra).zip(rb) {
+                *o += va * vb;
+            }
+        }
+    }
+
     fn sum_squares(&self, buf: &Vec<T>, n: usize) -> f64 {
         buf[..n].iter().map(|v| v.to_f64() * v.to_f64()).sum()
     }

@@ -50,13 +50,13 @@ pub fn run(args: GradcheckArgs) -> Result<()> {
     );
     println!("{:<28}{:>14}{:>14}{:>14}", "layer", "weight", "bias", "alpha");
     for (l, lc) in cfg.layers.iter().zip(&check.layers) {
-        let alpha = lc.alpha.map(|a| format!("{a:.2e}")).unwrap_or_else(|| "-".into());
+        let cell = |name: &str| lc.get(name).map(|e| format!("{e:.2e}")).unwrap_or_else(|| "-".into());
         println!(
             "{:<28}{:>14}{:>14}{:>14}",
             format!("{} ({}:{})", lc.layer, l.units, l.activation),
-            format!("{:.2e}", lc.weight),
-            format!("{:.2e}", lc.bias),
-            alpha
+            cell("weight"),
+            cell("bias"),
+            cell("alpha")
         );
     }
     let worst = check.worst();

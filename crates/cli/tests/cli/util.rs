@@ -141,10 +141,5 @@ pub fn metric(json: &str, name: &str) -> f64 {
 /// Every f32 of a model's weights as bits, for bit-exact comparisons.
 pub fn weight_bits(path: &Path) -> Vec<u32> {
     let saved = mlp::model_file::load(path).expect("the model loads");
-    saved
-        .model
-        .params
-        .iter()
-        .flat_map(|p| p.weight.data.iter().chain(&p.bias).chain(p.alpha.iter().flatten()).map(|v| v.to_bits()))
-        .collect()
+    saved.model.params.iter().flat_map(|p| p.tensors.iter().flat_map(|t| &t.data).map(|v| v.to_bits())).collect()
 }
