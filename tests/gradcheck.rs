@@ -29,6 +29,7 @@ fn targets(loss: Loss, rows: usize, cols: usize, rng: &mut ChaCha8Rng) -> Matrix
                     t.data[r * cols + c] = StandardNormal.sample(rng);
                 }
             }
+            other => panic!("no gradient-check targets for the {other} loss yet: add them here"),
         }
     }
     t
@@ -73,6 +74,7 @@ fn every_activation_with_every_loss() {
                 v.push(Activation::Softmax);
                 v
             }
+            other => panic!("no output activations listed for the {other} loss yet: add them here"),
         }
     };
     let mut seed = 0;

@@ -271,6 +271,24 @@ fn build_optimizer(s: &TrainSettings) -> Result<OptimizerConfig, Error> {
                 }
             }
         }
+        // An optimizer the library gained before this command learned its flags: refuse them
+        // rather than ignore them.
+        _ => {
+            for (given, flag) in [
+                (s.momentum.is_some(), "--momentum"),
+                (s.nesterov, "--nesterov"),
+                (s.rho.is_some(), "--rho"),
+                (s.beta1.is_some(), "--beta1"),
+                (s.beta2.is_some(), "--beta2"),
+                (s.eps.is_some(), "--eps"),
+                (s.weight_decay.is_some(), "--weight-decay"),
+                (s.amsgrad, "--amsgrad"),
+            ] {
+                if given {
+                    return Err(not_for(flag));
+                }
+            }
+        }
     }
     opt.validate()?;
     Ok(opt)
