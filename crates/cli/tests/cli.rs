@@ -4,6 +4,8 @@
 #[path = "cli/util.rs"]
 mod util;
 
+#[path = "cli/compat.rs"]
+mod compat;
 #[path = "cli/errors.rs"]
 mod errors;
 #[path = "cli/files.rs"]
