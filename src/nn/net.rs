@@ -130,6 +130,9 @@ impl<B: Backend> Net<B> {
         &self.config
     }
 
+    /// Train (`true`) or evaluation mode, for layers that differ (dropout, batch norm); none do yet.
+    pub fn set_training(&mut self, _on: bool) {}
+
     /// Optimizer steps taken so far.
     pub fn steps(&self) -> u64 {
         self.step
