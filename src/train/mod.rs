@@ -276,8 +276,7 @@ impl Model {
     ///
     /// Allocates a network for the call; to predict many times, keep a [`Predictor`].
     pub fn predict(&self, x: &Matrix) -> Result<Matrix> {
-        let p = Predictor::new(self, x.rows.clamp(1, 1024), 0)?;
-        p.predict(x)
+        Predictor::predict_once(self, x, x.rows.clamp(1, 1024))
     }
 
     /// The predicted class of each row: argmax, or `p ≥ 0.5` for one sigmoid unit.

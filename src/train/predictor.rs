@@ -66,18 +66,24 @@ impl Predictor {
         }
         assert_eq!(out.len(), x.rows * output, "predict_into: output buffer of the wrong size");
         let mut net = self.checkout();
-        let be = self.backend.clone();
-        let bs = self.max_rows;
-        be.clone().install(|| {
-            for (start, xs) in (0..x.rows).step_by(bs).zip(x.data.chunks(bs * input)) {
-                let rows = xs.len() / input;
-                be.write(xs, net.input_mut());
-                net.forward(rows);
-                be.read(net.output(), &mut out[start * output..(start + rows) * output]);
-            }
-        });
+        forward_all(&mut net, x, out);
         self.idle.lock().unwrap_or_else(|e| e.into_inner()).push(net);
         Ok(())
+    }
+
+    /// One prediction with a network of its own, for [`Model::predict`]: no pool and no copy of
+    /// the model to build more networks from.
+    pub(crate) fn predict_once(model: &Model, x: &Matrix, max_rows: usize) -> Result<Matrix> {
+        model.check()?;
+        let input = model.config.input_dim;
+        if x.cols != input {
+            return Err(Error::Data(format!("the input has {} features but the model expects {input}", x.cols)));
+        }
+        let mut net = Net::new(&Cpu::<f32>::shared(0)?, model, max_rows);
+        net.set_training(false);
+        let mut out = Matrix::zeros(x.rows, model.config.output_dim());
+        forward_all(&mut net, x, &mut out.data);
+        Ok(out)
     }
 
     /// An idle network, or a new one when every network is in use.
@@ -89,6 +95,21 @@ impl Predictor {
             net
         })
     }
+}
+
+/// The outputs of every row of `x` into `out`, through `net` in batches of its `max_rows`.
+fn forward_all(net: &mut Net<Cpu<f32>>, x: &Matrix, out: &mut [f32]) {
+    let (input, output) = (net.config().input_dim, net.config().output_dim());
+    let be = net.backend().clone();
+    let bs = net.max_rows();
+    be.clone().install(|| {
+        for (start, xs) in (0..x.rows).step_by(bs).zip(x.data.chunks(bs * input)) {
+            let rows = xs.len() / input;
+            be.write(xs, net.input_mut());
+            net.forward(rows);
+            be.read(net.output(), &mut out[start * output..(start + rows) * output]);
+        }
+    });
 }
 
 #[cfg(test)]
