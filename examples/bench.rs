@@ -88,9 +88,7 @@ fn parse_opts() -> AnyResult<Opts> {
 }
 
 fn data_dir() -> PathBuf {
-    std::env::var_os("MLP_DATA_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/mnist")))
+    mlp::data::data_dir().join("mnist")
 }
 
 /// Peak resident memory of this process in MiB (`VmHWM`, as `getrusage` reports it).

@@ -2,12 +2,12 @@
 //!
 //! Default: 784→512 ReLU→10 softmax, RMSProp lr 0.001, batch 128, 5 epochs, validation split
 //! 0.2 (expected test accuracy ≥ 97.8%). With `adam`: 784→512→128→64 ReLU→10 softmax, Adam,
-//! batch 1000, 10 epochs (≥ 97.5%). Data: `$MLP_DATA_DIR` or `../shared/data/mnist`.
+//! batch 1000, 10 epochs (≥ 97.5%). Data: `$MLP_DATA_DIR/mnist` or `../shared/data/mnist`
+//! (see `mlp::data::data_dir`).
 
 use mlp::data::idx::{MnistSplit, load_mnist};
 use mlp::train::{Callback, Control, EarlyStopping, Event, FitConfig, Trainer};
 use mlp::{Loss, ModelConfig, OptimizerConfig};
-use std::path::PathBuf;
 
 struct PrintEpochs;
 impl Callback for PrintEpochs {
@@ -29,9 +29,7 @@ impl Callback for PrintEpochs {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let dir = std::env::var_os("MLP_DATA_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/mnist")));
+    let dir = mlp::data::data_path("mnist")?;
     let train = load_mnist(&dir, MnistSplit::Train)?;
     let test = load_mnist(&dir, MnistSplit::Test)?;
     let adam = std::env::args().nth(1).as_deref() == Some("adam");

@@ -7,13 +7,9 @@ use mlp::data::csv::Table;
 use mlp::preprocess::{PreprocessConfig, Preprocessor, TargetKind};
 use mlp::train::{EarlyStopping, FitConfig, Trainer};
 use mlp::{Loss, ModelConfig, OptimizerConfig};
-use std::path::PathBuf;
 
 fn main() -> Result<(), mlp::Error> {
-    let dir = std::env::var_os("MLP_DATA_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data")));
-    let table = Table::read(&dir.join("titanic/train.csv"))?;
+    let table = Table::read(&mlp::data::data_path("titanic/train.csv")?)?;
     let (train_t, test_t) = (table.rows(0..600), table.rows(600..table.n_rows()));
     let cfg = PreprocessConfig {
         target: Some("Survived".into()),

@@ -55,7 +55,7 @@ fn predictor_matches_predict_and_reuses_buffers() {
     let model = ModelConfig::parse(300, "64:relu,4:softmax").unwrap().init(1).unwrap();
     let all = model.predict(&d.x).unwrap();
     for threads in [1, 2] {
-        let mut p = mlp::Predictor::new(&model, 100, threads).unwrap();
+        let p = mlp::Predictor::new(&model, 100, threads).unwrap();
         // 1024 rows through a 100-row buffer: ten full batches and a partial one.
         let again = p.predict(&d.x).unwrap();
         assert!(all.data.iter().zip(&again.data).all(|(a, b)| a.to_bits() == b.to_bits()));

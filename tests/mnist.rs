@@ -7,9 +7,7 @@ use mlp::{Loss, ModelConfig, OptimizerConfig};
 use std::path::PathBuf;
 
 fn data_dir() -> PathBuf {
-    std::env::var_os("MLP_DATA_DIR")
-        .map(|d| PathBuf::from(d).join("mnist"))
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/mnist")))
+    mlp::data::data_path("mnist").unwrap_or_else(|e| panic!("MNIST is required for this test: {e}"))
 }
 
 fn run(spec: &str, optimizer: OptimizerConfig, batch_size: usize, epochs: usize, seed: u64) -> f64 {

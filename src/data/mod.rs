@@ -1,8 +1,11 @@
 //! Datasets: features and targets on the host, seeded splits, and the readers and generators that fill them.
 
 pub mod csv;
+mod dir;
 pub mod idx;
 pub mod synth;
+
+pub use dir::{DATA_DIR_VAR, data_dir, data_path};
 
 use crate::tensor::Matrix;
 use rand::SeedableRng;

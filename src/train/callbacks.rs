@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 /// What the training loop reports, in order: `TrainBegin`, then per epoch `EpochBegin`,
 /// `BatchEnd`…, `EpochEnd`, and finally `TrainEnd`.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum Event<'a> {
     /// Before the first epoch.
     TrainBegin {

@@ -25,7 +25,9 @@ const CHUNK_ELEMS: usize = 1 << 14;
 /// The CPU backend, computing in `T` (`f32`, or `f64` for gradient checks).
 #[derive(Clone)]
 pub struct Cpu<T: Real = f32> {
-    pool: Arc<rayon::ThreadPool>,
+    /// The worker threads; `None` for one thread, which runs everything inline (and so needs no
+    /// thread support at all, as in WebAssembly).
+    pool: Option<Arc<rayon::ThreadPool>>,
     threads: usize,
     _t: PhantomData<T>,
 }
@@ -40,12 +42,15 @@ impl<T: Real> Cpu<T> {
     /// A backend with `threads` worker threads (`0`: one per core).
     pub fn new(threads: usize) -> Result<Self> {
         let threads = if threads == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { threads };
+        if threads == 1 {
+            return Ok(Self { pool: None, threads, _t: PhantomData });
+        }
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .thread_name(|i| format!("mlp-cpu-{i}"))
             .build()
             .map_err(|e| Error::config("threads", format!("cannot start {threads} threads: {e}")))?;
-        Ok(Self { pool: Arc::new(pool), threads, _t: PhantomData })
+        Ok(Self { pool: Some(Arc::new(pool)), threads, _t: PhantomData })
     }
 
     /// A backend shared by every caller asking for the same thread count, so that repeated
@@ -55,12 +60,15 @@ impl<T: Real> Cpu<T> {
         use std::sync::{Mutex, OnceLock};
         static POOLS: OnceLock<Mutex<HashMap<usize, Arc<rayon::ThreadPool>>>> = OnceLock::new();
         let threads = if threads == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { threads };
+        if threads == 1 {
+            return Self::new(1);
+        }
         let mut pools = POOLS.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
         if let Some(pool) = pools.get(&threads) {
-            return Ok(Self { pool: pool.clone(), threads, _t: PhantomData });
+            return Ok(Self { pool: Some(pool.clone()), threads, _t: PhantomData });
         }
         let be = Self::new(threads)?;
-        pools.insert(threads, be.pool.clone());
+        pools.insert(threads, be.pool.clone().expect("more than one thread has a pool"));
         Ok(be)
     }
 
@@ -480,8 +488,11 @@ impl<T: Real> Backend for Cpu<T> {
     }
 
     fn install<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
-        // One thread never reaches rayon (every parallel path checks `threads > 1`), so skip the
-        // hand-off to the pool: it costs microseconds, which is the whole budget of a one-row prediction.
-        if self.threads == 1 { f() } else { self.pool.install(f) }
+        // One thread never reaches rayon (every parallel path checks `threads > 1`), so it has no
+        // pool and skips the hand-off: that costs microseconds, the whole budget of a one-row prediction.
+        match &self.pool {
+            Some(pool) => pool.install(f),
+            None => f(),
+        }
     }
 }

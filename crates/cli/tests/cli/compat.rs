@@ -40,5 +40,10 @@ fn the_same_command_writes_the_same_file() {
     dir.mlp(TRAIN).ok();
     let now = std::fs::read(dir.join("m.safetensors")).unwrap();
     let then = std::fs::read(fixtures().join("v1/spirals.safetensors")).unwrap();
-    assert!(now == then, "the model file written today differs from the version-1 file ({} vs {} bytes)", now.len(), then.len());
+    assert!(
+        now == then,
+        "the model file written today differs from the version-1 file ({} vs {} bytes)",
+        now.len(),
+        then.len()
+    );
 }

@@ -1,0 +1,230 @@
+//! The training rows of a session: uploaded to the device once, split from the validation rows, drawn in a per-epoch order and gathered batch by batch; and the running sums of an epoch.
+
+use super::eval::{correct, row_abs_error};
+use crate::backend::Backend;
+use crate::data::{Dataset, Targets};
+use crate::error::{Error, Result};
+use crate::nn::Net;
+use crate::tensor::Matrix;
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+
+/// The running sums of the epoch in progress, from which its training figures are computed.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct RunningSums {
+    /// Σ over rows of each batch's mean loss plus the weight penalty (as Keras reports it).
+    pub loss: f64,
+    /// Rows whose predicted class was their label (classification).
+    pub correct: f64,
+    /// Σ over rows of the row's mean absolute error (regression).
+    pub abs_error: f64,
+    /// Rows trained on.
+    pub rows: f64,
+}
+
+impl RunningSums {
+    /// The mean loss so far.
+    pub fn loss(&self) -> f64 {
+        self.loss / self.rows
+    }
+
+    /// The training accuracy so far.
+    pub fn accuracy(&self) -> f64 {
+        self.correct / self.rows
+    }
+
+    /// The training mean absolute error so far.
+    pub fn mae(&self) -> f64 {
+        self.abs_error / self.rows
+    }
+
+    /// As stored in [`super::LoopState::sums`] (and so in checkpoints): loss, correct, absolute
+    /// error, rows.
+    pub fn to_array(self) -> [f64; 4] {
+        [self.loss, self.correct, self.abs_error, self.rows]
+    }
+
+    /// From [`RunningSums::to_array`]'s order.
+    pub fn from_array([loss, correct, abs_error, rows]: [f64; 4]) -> Self {
+        Self { loss, correct, abs_error, rows }
+    }
+}
+
+/// The training rows on the device, with the batch buffers they are gathered into.
+pub(crate) struct TrainRows<B: Backend> {
+    /// Features, targets (one-hot for classes) and row weights of the whole training upload.
+    pub(crate) x: B::Buf,
+    pub(crate) t: B::Buf,
+    w: Option<B::Buf>,
+    /// The batch's targets and row weights.
+    pub(crate) t_batch: B::Buf,
+    pub(crate) w_batch: Option<B::Buf>,
+    /// Host targets, for the training error of values (empty for classes, which use `labels`).
+    t_host: Matrix,
+    pub(crate) labels: Option<Vec<usize>>,
+    /// The rows trained on (all, or those the validation split left).
+    rows: Vec<u32>,
+    /// `rows` in the order of epoch `order_epoch` (0: not drawn yet).
+    order: Vec<u32>,
+    order_epoch: usize,
+    cols: usize,
+    out_dim: usize,
+    pub(crate) batch_size: usize,
+    /// The batch's outputs, read back for the running figures.
+    out_host: Vec<f32>,
+}
+
+impl<B: Backend> TrainRows<B> {
+    /// Uploads `train` (its targets as `t_host`) and the row weights; batches of `batch_size`
+    /// (at most the number of `rows`) are drawn from `rows`.
+    pub(crate) fn upload(
+        be: &B,
+        train: &Dataset,
+        t_host: Matrix,
+        rows: Vec<u32>,
+        row_weights: Option<Vec<f32>>,
+        batch_size: usize,
+    ) -> Self {
+        let out_dim = t_host.cols;
+        let labels = match &train.y {
+            Targets::Classes { labels, .. } => Some(labels.clone()),
+            Targets::Values(_) => None,
+        };
+        Self {
+            x: be.upload(&train.x.data),
+            t: be.upload(&t_host.data),
+            w: row_weights.as_ref().map(|w| be.upload(w)),
+            t_batch: be.zeros(batch_size * out_dim),
+            w_batch: row_weights.as_ref().map(|_| be.zeros(batch_size)),
+            t_host: if labels.is_some() { Matrix::default() } else { t_host },
+            labels,
+            order: rows.clone(),
+            rows,
+            order_epoch: 0,
+            cols: train.x.cols,
+            out_dim,
+            batch_size,
+            out_host: vec![0.0; batch_size * out_dim],
+        }
+    }
+
+    /// Rows per epoch.
+    pub(crate) fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// Batches per epoch.
+    pub(crate) fn batches(&self) -> usize {
+        self.rows.len().div_ceil(self.batch_size)
+    }
+
+    /// Draws the row order of `epoch`, unless it is drawn already.
+    pub(crate) fn order_for(&mut self, epoch: usize, shuffle: bool, seed: u64) {
+        if self.order_epoch != epoch {
+            epoch_permutation(&mut self.order, &self.rows, shuffle, seed, epoch);
+            self.order_epoch = epoch;
+        }
+    }
+
+    /// Where batch `b` (0-based) lies in this epoch's order.
+    fn span(&self, b: usize) -> std::ops::Range<usize> {
+        b * self.batch_size..((b + 1) * self.batch_size).min(self.order.len())
+    }
+
+    /// Gathers batch `b`'s features into the net's input and its targets and weights into the
+    /// batch buffers; returns its number of rows.
+    pub(crate) fn gather(&mut self, be: &B, b: usize, net: &mut Net<B>) -> usize {
+        let idx = &self.order[self.span(b)];
+        be.gather_rows(&self.x, self.cols, idx, net.input_mut());
+        be.gather_rows(&self.t, self.out_dim, idx, &mut self.t_batch);
+        if let (Some(wd), Some(wb)) = (&self.w, self.w_batch.as_mut()) {
+            be.gather_rows(wd, 1, idx, wb);
+        }
+        idx.len()
+    }
+
+    /// Adds batch `b`'s figures to `sums`: its loss (`loss_sum` over its rows, plus the weight
+    /// `penalty`) and its hits or errors, from the net's outputs.
+    pub(crate) fn tally(
+        &mut self,
+        be: &B,
+        b: usize,
+        net: &Net<B>,
+        loss_sum: f64,
+        penalty: f64,
+        sums: &mut RunningSums,
+    ) {
+        let idx = &self.order[self.span(b)];
+        let (rows, out_dim) = (idx.len(), self.out_dim);
+        let out = &mut self.out_host[..rows * out_dim];
+        be.read(net.output(), out);
+        sums.loss += (loss_sum / rows as f64 + penalty) * rows as f64;
+        sums.rows += rows as f64;
+        match &self.labels {
+            Some(l) => sums.correct += correct(out, out_dim, idx, l) as f64,
+            None => {
+                for (r, &i) in idx.iter().enumerate() {
+                    sums.abs_error += row_abs_error(&out[r * out_dim..(r + 1) * out_dim], self.t_host.row(i as usize));
+                }
+            }
+        }
+    }
+}
+
+/// Fills `perm` with the row order of `epoch`: drawn from `(seed, epoch)` alone, so that any
+/// epoch's order can be reproduced without replaying the ones before it.
+fn epoch_permutation(perm: &mut [u32], rows: &[u32], shuffle: bool, seed: u64, epoch: usize) {
+    perm.copy_from_slice(rows);
+    if shuffle {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        rng.set_stream(epoch as u64);
+        perm.shuffle(&mut rng);
+    }
+}
+
+/// Train and validation row indices: shuffled with `seed`, each class split in proportion.
+pub(crate) fn split_indices(data: &Dataset, fraction: f32, seed: u64) -> (Vec<usize>, Vec<usize>) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(u64::MAX);
+    let groups: Vec<Vec<usize>> = match &data.y {
+        Targets::Classes { labels, n_classes } => {
+            let mut g = vec![Vec::new(); *n_classes];
+            for (i, &l) in labels.iter().enumerate() {
+                g[l].push(i);
+            }
+            g
+        }
+        Targets::Values(_) => vec![(0..data.len()).collect()],
+    };
+    let (mut tr, mut va) = (Vec::new(), Vec::new());
+    for mut g in groups {
+        g.shuffle(&mut rng);
+        let k = ((g.len() as f64) * fraction as f64).round() as usize;
+        va.extend_from_slice(&g[..k]);
+        tr.extend_from_slice(&g[k..]);
+    }
+    tr.shuffle(&mut rng);
+    va.sort_unstable();
+    (tr, va)
+}
+
+/// Per-row loss weights from sample weights and class weights (their product), if any.
+pub(crate) fn combine_weights(
+    y: &Targets,
+    sample: Option<Vec<f32>>,
+    class: Option<&[f32]>,
+) -> Result<Option<Vec<f32>>> {
+    let Some(cw) = class else { return Ok(sample) };
+    let Targets::Classes { labels, n_classes } = y else {
+        return Err(Error::config("class weights", "class weights need class targets, not values"));
+    };
+    if cw.len() != *n_classes {
+        return Err(Error::config("class weights", format!("{} weights for {n_classes} classes", cw.len())));
+    }
+    let mut w = sample.unwrap_or_else(|| vec![1.0; labels.len()]);
+    for (wi, &l) in w.iter_mut().zip(labels) {
+        *wi *= cw[l];
+    }
+    Ok(Some(w))
+}

@@ -1,0 +1,720 @@
+//! A training run you can hold: an owned [`Session`] that trains batch by batch and epoch by epoch, for front ends that keep it as an object (Python, the browser) and for the [`super::Trainer`] that drives it to the end.
+
+use super::callbacks::{Callback, Control, Event};
+use super::clock::{Clock, default_clock};
+use super::eval::EvalData;
+use super::history::{EpochRecord, History, StopReason};
+use super::params::{BatchInfo, GradientHook, ParamView};
+use super::policy::{CheckpointSchedule, EarlyStopper};
+use super::rows::{RunningSums, TrainRows, combine_weights, split_indices};
+use super::{Checkpoint, CheckpointSink, FitConfig, LoopState, target_matrix};
+use crate::backend::{Backend, Cpu};
+use crate::data::Dataset;
+use crate::error::{Error, Result};
+use crate::nn::{Model, Net};
+use crate::optim::{LrScheduler, OptimizerConfig};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// What a session trains on; borrowed only while [`Session::prepare`] uploads it.
+#[derive(Clone, Copy, Debug)]
+pub struct TrainingData<'d> {
+    /// The training rows.
+    pub train: &'d Dataset,
+    /// Validation rows of their own (instead of `FitConfig::validation_split`).
+    pub valid: Option<&'d Dataset>,
+    /// A weight per training row, multiplying its loss.
+    pub sample_weights: Option<&'d [f32]>,
+}
+
+impl<'d> TrainingData<'d> {
+    /// Trains on `train`, validating on a split of it when the configuration asks for one.
+    pub fn new(train: &'d Dataset) -> Self {
+        Self { train, valid: None, sample_weights: None }
+    }
+
+    /// Validates on `valid` instead.
+    pub fn valid(self, valid: &'d Dataset) -> Self {
+        Self { valid: Some(valid), ..self }
+    }
+
+    /// Weighs each training row's loss.
+    pub fn sample_weights(self, w: &'d [f32]) -> Self {
+        Self { sample_weights: Some(w), ..self }
+    }
+}
+
+/// What a session does on its next call (see [`Session::next`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Next {
+    /// [`Session::train_batch`]: batches of this epoch are left.
+    Batch,
+    /// [`Session::end_epoch`]: every batch of this epoch was trained on.
+    EndEpoch,
+    /// [`Session::finish`]: all epochs ran, something stopped training, or a batch failed.
+    Finish,
+}
+
+/// One trained batch, as [`Session::train_batch`] reports it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BatchReport {
+    /// 1-based epoch.
+    pub epoch: usize,
+    /// 1-based batch number within the epoch.
+    pub batch: usize,
+    /// Batches in the epoch.
+    pub batches: usize,
+    /// Rows in this batch.
+    pub rows: usize,
+    /// Mean training loss over the epoch's batches so far (with the weight penalty).
+    pub loss: f64,
+    /// Training accuracy over the epoch so far (classification only).
+    pub accuracy: Option<f64>,
+}
+
+/// What a [`super::Trainer`] lends a session for one call: its borrowed callbacks (called after
+/// the session's own), interrupt flag and checkpoint sink.
+#[derive(Default)]
+pub(crate) struct Lent<'a, 'b> {
+    pub(crate) callbacks: &'b mut [&'a mut (dyn Callback + Send)],
+    pub(crate) interrupt: Option<&'a AtomicBool>,
+    pub(crate) sink: Option<&'b mut CheckpointSink<'a>>,
+}
+
+/// An owned training run: the configuration, the data on the device, the network with its
+/// optimizer state, the learning-rate schedule, the stopping policies and the callbacks.
+///
+/// Drive it step by step — [`Session::next`] says which call comes next — or to the end with
+/// [`Session::run`]; [`Session::finish`] hands back the trained model and the history. Shuffles
+/// are drawn from `(seed, epoch)`, so a session resumed from [`Session::checkpoint`] continues bit
+/// for bit.
+///
+/// ```
+/// use mlp::data::synth;
+/// use mlp::train::{FitConfig, Next, Session, TrainingData};
+/// use mlp::{Loss, ModelConfig, OptimizerConfig};
+/// let data = synth::xor();
+/// let model = ModelConfig::parse(2, "4:tanh,1:sigmoid").unwrap().init(0).unwrap();
+/// let cfg = FitConfig { loss: Loss::BinaryCrossEntropy, optimizer: OptimizerConfig::adam(0.05), epochs: 5, batch_size: 4, threads: 1, ..Default::default() };
+/// let mut s = Session::prepare_cpu(&cfg, &model, TrainingData::new(&data)).unwrap();
+/// s.set_clock(|| 0.0);
+/// loop {
+///     match s.next() {
+///         Next::Batch => { s.train_batch().unwrap(); }
+///         Next::EndEpoch => { s.end_epoch().unwrap(); }
+///         Next::Finish => break,
+///     }
+/// }
+/// let (trained, history) = s.finish();
+/// assert_eq!(history.epochs.len(), 5);
+/// # let _ = trained;
+/// ```
+pub struct Session<B: Backend = Cpu<f32>> {
+    cfg: FitConfig,
+    be: B,
+    net: Net<B>,
+    /// The optimizer with the learning rate in force.
+    opt: OptimizerConfig,
+    sched: LrScheduler,
+    data: TrainRows<B>,
+    valid: Option<EvalData<B>>,
+    early: Option<EarlyStopper<B>>,
+    /// The epoch in progress or next (1-based) and the batches of it already trained on.
+    epoch: usize,
+    batch: usize,
+    sums: RunningSums,
+    /// Seconds spent in the epoch so far, and the clock reading its running lap began at.
+    seconds: f64,
+    lap: Option<f64>,
+    history: History,
+    /// The weights at the start of the epoch, put back when a step overflows them.
+    epoch_start: Vec<B::Buf>,
+    stop: Option<StopReason>,
+    failed: bool,
+    began: bool,
+    clock: Box<dyn Clock>,
+    callbacks: Vec<Box<dyn Callback + Send>>,
+    hook: Option<Box<dyn GradientHook<B>>>,
+    interrupt: Option<Arc<AtomicBool>>,
+    checkpoints: CheckpointSchedule,
+    sink: Option<Box<CheckpointSink<'static>>>,
+}
+
+/// Calls the session's callbacks, then the lent ones; returns the name of the first that asked to stop.
+fn emit(
+    own: &mut [Box<dyn Callback + Send>],
+    lent: &mut [&mut (dyn Callback + Send)],
+    event: &Event<'_>,
+) -> Option<String> {
+    let mut stop = None;
+    let all = own
+        .iter_mut()
+        .map(|b| &mut **b as &mut dyn Callback)
+        .chain(lent.iter_mut().map(|b| &mut **b as &mut dyn Callback));
+    for cb in all {
+        if cb.on_event(event) == Control::Stop && stop.is_none() {
+            stop = Some(cb.name().to_string());
+        }
+    }
+    stop
+}
+
+/// Checks that `cfg` is valid and that `model` fits `data`.
+fn check_inputs(cfg: &FitConfig, model: &Model, data: &TrainingData<'_>) -> Result<()> {
+    cfg.validate()?;
+    model.check()?;
+    cfg.loss.check_output(model.config.output_activation(), model.config.output_dim())?;
+    let train = data.train;
+    if train.x.cols != model.config.input_dim {
+        return Err(Error::Data(format!(
+            "the training data has {} features but the model expects {}",
+            train.x.cols, model.config.input_dim
+        )));
+    }
+    if train.is_empty() {
+        return Err(Error::Data("the training data has no rows".into()));
+    }
+    if let Some(w) = data.sample_weights
+        && w.len() != train.len()
+    {
+        return Err(Error::Data(format!("{} sample weights for {} rows", w.len(), train.len())));
+    }
+    Ok(())
+}
+
+/// The training and validation rows: a split of the training data when asked for and no
+/// validation data of its own is given. The data stays in one upload; these index into it.
+fn split_rows(cfg: &FitConfig, data: &TrainingData<'_>) -> Result<(Vec<u32>, Vec<u32>)> {
+    let to_u32 = |v: Vec<usize>| v.into_iter().map(|i| i as u32).collect();
+    let (train, valid) = match (data.valid, cfg.validation_split > 0.0) {
+        (None, true) => {
+            let (t, v) = split_indices(data.train, cfg.validation_split, cfg.seed);
+            (to_u32(t), to_u32(v))
+        }
+        _ => ((0..data.train.len() as u32).collect(), Vec::new()),
+    };
+    if train.is_empty() {
+        return Err(Error::Data("no training rows are left after the validation split".into()));
+    }
+    Ok((train, valid))
+}
+
+impl Session<Cpu<f32>> {
+    /// [`Session::prepare`] on the CPU with `cfg.threads` threads (one, in WebAssembly).
+    pub fn prepare_cpu(cfg: &FitConfig, model: &Model, data: TrainingData<'_>) -> Result<Self> {
+        Self::prepare(&Cpu::new(cfg.threads)?, cfg, model, data)
+    }
+
+    /// [`Session::resume`] on the CPU with `cfg.threads` threads.
+    pub fn resume_cpu(cfg: &FitConfig, checkpoint: Checkpoint, data: TrainingData<'_>) -> Result<Self> {
+        Self::resume(&Cpu::new(cfg.threads)?, cfg, checkpoint, data)
+    }
+}
+
+impl<B: Backend> Session<B> {
+    /// Checks `cfg` and `data` against `model`, uploads the data to `backend` and sets up the
+    /// network (starting from `model`'s weights), the optimizer state and the policies.
+    pub fn prepare(backend: &B, cfg: &FitConfig, model: &Model, data: TrainingData<'_>) -> Result<Self> {
+        check_inputs(cfg, model, &data)?;
+        let (train_idx, valid_idx) = split_rows(cfg, &data)?;
+        let train = data.train;
+        let row_weights =
+            combine_weights(&train.y, data.sample_weights.map(<[f32]>::to_vec), cfg.class_weights.as_deref())?;
+        let out_dim = model.config.output_dim();
+        let bs = cfg.batch_size.min(train_idx.len());
+        let t_host = target_matrix(&train.y, out_dim)?;
+        let valid = match data.valid {
+            Some(v) if !v.is_empty() => Some(EvalData::upload(backend, v, out_dim)?),
+            Some(_) => None,
+            None if valid_idx.is_empty() => None,
+            None => Some(EvalData::shared(&train.y, &t_host, valid_idx)),
+        };
+        let rows = TrainRows::upload(backend, train, t_host, train_idx, row_weights, bs);
+        let mut net = Net::new(backend, model, bs);
+        net.init_optimizer(&cfg.optimizer);
+        let early = cfg.early_stopping.as_ref().map(|es| EarlyStopper::new(es, valid.is_some(), &net));
+        // A fresh scheduler's plateau state is (∞, 0): no best loss yet, no epoch waited.
+        let sched = LrScheduler::new(cfg.schedule.clone(), cfg.optimizer.lr());
+        Ok(Self {
+            cfg: cfg.clone(),
+            be: backend.clone(),
+            opt: cfg.optimizer.clone(),
+            sched,
+            data: rows,
+            valid,
+            early,
+            epoch: 1,
+            batch: 0,
+            sums: RunningSums::default(),
+            seconds: 0.0,
+            lap: None,
+            history: History::default(),
+            epoch_start: net.snapshot(),
+            net,
+            stop: None,
+            failed: false,
+            began: false,
+            clock: default_clock(),
+            callbacks: Vec::new(),
+            hook: None,
+            interrupt: None,
+            checkpoints: CheckpointSchedule::default(),
+            sink: None,
+        })
+    }
+
+    /// Like [`Session::prepare`], continuing from `checkpoint` (its weights, optimizer state,
+    /// best weights, position and history) exactly where it was taken.
+    pub fn resume(backend: &B, cfg: &FitConfig, checkpoint: Checkpoint, data: TrainingData<'_>) -> Result<Self> {
+        let mut s = Self::prepare(backend, cfg, &checkpoint.model, data)?;
+        s.restore(checkpoint)?;
+        Ok(s)
+    }
+
+    /// Loads `ck` into a session prepared for the same architecture.
+    pub(crate) fn restore(&mut self, ck: Checkpoint) -> Result<()> {
+        if ck.model.config != *self.net.config() {
+            return Err(Error::Data("the checkpoint was made for a different architecture".into()));
+        }
+        self.net.load_weights(&ck.model);
+        let be = self.be.clone();
+        for (p, host) in self.net.params_mut().zip(&ck.optimizer_state) {
+            if p.state.len() != host.len() || host.iter().any(|h| h.len() != p.len) {
+                return Err(Error::Data("the checkpoint's optimizer state does not match --optimizer".into()));
+            }
+            for (s, h) in p.state.iter_mut().zip(host) {
+                be.write(h, s);
+            }
+        }
+        if let (Some(b), Some(bm)) = (self.early.as_mut().and_then(|e| e.best.as_mut()), ck.best.as_ref()) {
+            Net::new(&be, bm, 1).save_to(b);
+        }
+        let st = ck.state;
+        (self.epoch, self.batch, self.seconds) = (st.epoch, st.batch, st.seconds);
+        self.sums = RunningSums::from_array(st.sums);
+        self.history = st.history;
+        if let Some(es) = self.early.as_mut() {
+            es.tracker = st.tracker;
+        }
+        self.sched.set_plateau_state(st.plateau);
+        self.net.set_steps(st.step);
+        self.opt.set_lr(st.lr);
+        self.net.save_to(&mut self.epoch_start);
+        Ok(())
+    }
+
+    /// Adds a callback, called (in the order added) for every [`Event`].
+    pub fn add_callback(&mut self, callback: Box<dyn Callback + Send>) {
+        self.callbacks.push(callback);
+    }
+
+    /// Reads epoch times from `clock` instead of the default (see [`default_clock`]).
+    pub fn set_clock(&mut self, clock: impl Clock + 'static) {
+        self.clock = Box::new(clock);
+    }
+
+    /// Runs `hook` on every batch's gradients, after backward and before clipping and the step.
+    pub fn set_gradient_hook(&mut self, hook: impl GradientHook<B> + 'static) {
+        self.hook = Some(Box::new(hook));
+    }
+
+    /// Stops at the end of the current batch once `flag` is set (see [`StopReason::Interrupted`]).
+    pub fn set_interrupt(&mut self, flag: Arc<AtomicBool>) {
+        self.interrupt = Some(flag);
+    }
+
+    /// Has [`Session::run`] pass a checkpoint to `sink` on `schedule` and whenever training stops
+    /// mid-epoch.
+    pub fn set_checkpoints(
+        &mut self,
+        schedule: CheckpointSchedule,
+        sink: impl FnMut(&Checkpoint) -> Result<()> + Send + 'static,
+    ) {
+        self.checkpoints = schedule;
+        self.sink = Some(Box::new(sink));
+    }
+
+    /// The configuration trained with.
+    pub fn config(&self) -> &FitConfig {
+        &self.cfg
+    }
+
+    /// The epoch in progress or next (1-based).
+    pub fn epoch(&self) -> usize {
+        self.epoch
+    }
+
+    /// Batches of the current epoch already trained on.
+    pub fn batch(&self) -> usize {
+        self.batch
+    }
+
+    /// Batches per epoch.
+    pub fn batches(&self) -> usize {
+        self.data.batches()
+    }
+
+    /// Training rows per epoch.
+    pub fn samples(&self) -> usize {
+        self.data.len()
+    }
+
+    /// The running sums of the epoch in progress.
+    pub fn sums(&self) -> RunningSums {
+        self.sums
+    }
+
+    /// The learning rate in force.
+    pub fn lr(&self) -> f32 {
+        self.opt.lr()
+    }
+
+    /// The records of the epochs finished so far.
+    pub fn history(&self) -> &History {
+        &self.history
+    }
+
+    /// Why training is stopping, once something asked it to.
+    pub fn stop_reason(&self) -> Option<&StopReason> {
+        self.stop.as_ref()
+    }
+
+    /// The current weights, copied off the device.
+    pub fn model(&self) -> Model {
+        self.net.to_model()
+    }
+
+    /// Every parameter and gradient as one flat vector (for whole-model optimizers).
+    pub fn params(&mut self) -> ParamView<'_, B> {
+        ParamView::new(&mut self.net)
+    }
+
+    /// Which call comes next.
+    pub fn next(&self) -> Next {
+        if self.failed {
+            Next::Finish
+        } else if self.batch == self.data.batches() {
+            Next::EndEpoch
+        } else if self.stop.is_some() || self.epoch > self.cfg.epochs {
+            Next::Finish
+        } else {
+            Next::Batch
+        }
+    }
+
+    /// Whether training stopped between two batches of an epoch (a checkpoint then continues
+    /// from the next batch).
+    pub fn stopped_mid_epoch(&self) -> bool {
+        self.stop.is_some() && self.batch > 0 && self.batch < self.data.batches()
+    }
+
+    /// Stops training before the next batch, `reason` replacing any earlier one; an epoch whose
+    /// batches all ran still ends ([`Next::EndEpoch`]) before [`Next::Finish`].
+    pub fn stop(&mut self, reason: StopReason) -> Result<()> {
+        self.stop = Some(reason);
+        if self.stopped_mid_epoch() { self.pause() } else { Ok(()) }
+    }
+
+    /// Trains on the next batch; `None` when [`Session::next`] is not [`Next::Batch`] or a
+    /// callback stopped training as the epoch began.
+    ///
+    /// On a NaN or infinite loss the weights go back to the last finite ones (see
+    /// [`Session::model`]) and the error says where; the session then only finishes.
+    pub fn train_batch(&mut self) -> Result<Option<BatchReport>> {
+        let be = self.be.clone();
+        be.install(|| self.train_batch_lent(&mut Lent::default()))
+    }
+
+    /// Ends the epoch whose batches all ran: validation, the record, early stopping, callbacks
+    /// and the next learning rate; `None` unless [`Session::next`] is [`Next::EndEpoch`].
+    pub fn end_epoch(&mut self) -> Result<Option<EpochRecord>> {
+        let be = self.be.clone();
+        be.install(|| self.end_epoch_lent(&mut Lent::default()))
+    }
+
+    /// Trains until [`Session::next`] is [`Next::Finish`], writing checkpoints as
+    /// [`Session::set_checkpoints`] asked.
+    pub fn run(&mut self) -> Result<()> {
+        let be = self.be.clone();
+        be.install(|| self.run_lent(&mut Lent::default()))
+    }
+
+    /// A resumable snapshot of the run as it stands (between batches).
+    pub fn checkpoint(&self) -> Checkpoint {
+        let be = &self.be;
+        let read = |b: &B::Buf, len: usize| {
+            let mut v = vec![0.0f32; len];
+            be.read(b, &mut v);
+            v
+        };
+        let optimizer_state = self.net.params().map(|p| p.state.iter().map(|s| read(s, p.len)).collect()).collect();
+        let model = self.net.to_model();
+        let best = self.early.as_ref().and_then(|e| e.best.as_deref()).map(|bufs| {
+            let mut tmp = Net::new(be, &model, 1);
+            tmp.restore_from(bufs);
+            tmp.to_model()
+        });
+        Checkpoint { model, optimizer_state, best, state: self.loop_state() }
+    }
+
+    /// The loop's position and running figures, as a checkpoint stores them.
+    fn loop_state(&self) -> LoopState {
+        LoopState {
+            epoch: self.epoch,
+            batch: self.batch,
+            step: self.net.steps(),
+            lr: self.opt.lr(),
+            sums: self.sums.to_array(),
+            seconds: self.seconds,
+            history: self.history.clone(),
+            tracker: self.early.as_ref().and_then(|e| e.tracker.clone()),
+            plateau: self.sched.plateau_state(),
+        }
+    }
+
+    /// Ends training: the best weights back when early stopping kept them, then
+    /// [`Event::TrainEnd`]; returns the trained model and the history.
+    pub fn finish(mut self) -> (Model, History) {
+        let be = self.be.clone();
+        be.install(|| self.finish_lent(&mut Lent::default()))
+    }
+
+    pub(crate) fn finish_lent(&mut self, lent: &mut Lent<'_, '_>) -> (Model, History) {
+        self.begin_lent(lent);
+        let mut history = std::mem::take(&mut self.history);
+        history.stop = self.stop.take().unwrap_or_default();
+        if let Some(es) = self.early.as_ref() {
+            es.restore_best(&mut self.net, &mut history);
+        }
+        let model = self.net.to_model();
+        emit(&mut self.callbacks, lent.callbacks, &Event::TrainEnd { history: &history });
+        (model, history)
+    }
+
+    /// The driver [`Session::run`] and the [`super::Trainer`] share.
+    pub(crate) fn run_lent(&mut self, lent: &mut Lent<'_, '_>) -> Result<()> {
+        self.begin_lent(lent);
+        loop {
+            match self.next() {
+                Next::Batch => {
+                    self.train_batch_lent(lent)?;
+                }
+                Next::EndEpoch => {
+                    let epoch = self.epoch;
+                    self.end_epoch_lent(lent)?;
+                    if self.checkpoints.due_after_epoch(epoch, self.stop.as_ref()) {
+                        self.write_checkpoint(lent)?;
+                    }
+                }
+                Next::Finish => {
+                    if self.stopped_mid_epoch() {
+                        self.write_checkpoint(lent)?;
+                    }
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    /// Sets where checkpoints go when a [`super::Trainer`] drives: its schedule (the sink is lent).
+    pub(crate) fn set_schedule(&mut self, schedule: CheckpointSchedule) {
+        self.checkpoints = schedule;
+    }
+
+    fn write_checkpoint(&mut self, lent: &mut Lent<'_, '_>) -> Result<()> {
+        if lent.sink.is_none() && self.sink.is_none() {
+            return Ok(());
+        }
+        let ck = self.checkpoint();
+        if let Some(sink) = lent.sink.as_mut() {
+            sink(&ck)?;
+        }
+        if let Some(sink) = self.sink.as_mut() {
+            sink(&ck)?;
+        }
+        Ok(())
+    }
+
+    /// [`Event::TrainBegin`], once.
+    fn begin_lent(&mut self, lent: &mut Lent<'_, '_>) {
+        if std::mem::replace(&mut self.began, true) {
+            return;
+        }
+        let event = Event::TrainBegin {
+            epochs: self.cfg.epochs,
+            first_epoch: self.epoch,
+            batches: self.data.batches(),
+            samples: self.data.len(),
+            valid_samples: self.valid.as_ref().map_or(0, |v| v.idx.len()),
+        };
+        emit(&mut self.callbacks, lent.callbacks, &event);
+    }
+
+    /// Gather → forward → loss → backward → gradient hook → clip → step, then the running figures
+    /// and [`Event::BatchEnd`].
+    pub(crate) fn train_batch_lent(&mut self, lent: &mut Lent<'_, '_>) -> Result<Option<BatchReport>> {
+        if self.next() != Next::Batch {
+            return Ok(None);
+        }
+        self.begin_lent(lent);
+        self.lap.get_or_insert_with(|| self.clock.now());
+        if self.batch == 0 && !self.start_epoch(lent) {
+            return Ok(None);
+        }
+        let (epoch, b) = (self.epoch, self.batch);
+        self.data.order_for(epoch, self.cfg.shuffle, self.cfg.seed);
+        self.net.set_training(true);
+        let rows = self.data.gather(&self.be, b, &mut self.net);
+        self.net.forward(rows);
+        let (t, w) = (&self.data.t_batch, self.data.w_batch.as_ref());
+        let loss_sum = self.net.loss(self.cfg.loss, rows, t, w, Some(1.0 / rows as f64));
+        if !loss_sum.is_finite() {
+            return Err(self.non_finite(b + 1, format!("{loss_sum}")));
+        }
+        self.net.backward(rows);
+        self.gradient_hook(&BatchInfo { epoch, batch: b + 1, rows, loss_sum })?;
+        self.clip_gradients();
+        let penalty = self.net.step(&self.opt);
+        self.data.tally(&self.be, b, &self.net, loss_sum, penalty, &mut self.sums);
+        self.batch += 1;
+        self.after_batch(lent, rows).map(Some)
+    }
+
+    /// Keeps the epoch's starting weights and sends [`Event::EpochBegin`]; false when a callback
+    /// stopped training there.
+    fn start_epoch(&mut self, lent: &mut Lent<'_, '_>) -> bool {
+        self.net.save_to(&mut self.epoch_start);
+        let epoch = self.epoch;
+        if emit(&mut self.callbacks, lent.callbacks, &Event::EpochBegin { epoch }).is_some() {
+            self.stop = Some(StopReason::Callback { name: "callback".into(), epoch });
+            return false;
+        }
+        true
+    }
+
+    fn gradient_hook(&mut self, info: &BatchInfo) -> Result<()> {
+        let Some(hook) = self.hook.as_mut() else { return Ok(()) };
+        let r = hook.after_backward(&mut ParamView::new(&mut self.net), info);
+        self.failed |= r.is_err();
+        r
+    }
+
+    /// Rescales the gradients so that their global norm is at most `clip_norm`.
+    fn clip_gradients(&mut self) {
+        if let Some(max) = self.cfg.clip_norm {
+            let norm = self.net.grad_norm();
+            if norm > max as f64 {
+                self.net.scale_grads((max as f64 / norm) as f32);
+            }
+        }
+    }
+
+    /// [`Event::BatchEnd`], the interrupt flag, and (when stopped mid-epoch) the end of the lap.
+    fn after_batch(&mut self, lent: &mut Lent<'_, '_>, rows: usize) -> Result<BatchReport> {
+        let (epoch, batch, batches) = (self.epoch, self.batch, self.data.batches());
+        let accuracy = self.data.labels.as_ref().map(|_| self.sums.accuracy());
+        let report = BatchReport { epoch, batch, batches, rows, loss: self.sums.loss(), accuracy };
+        let event = Event::BatchEnd { epoch, batch, batches, loss: report.loss, accuracy };
+        if let Some(name) = emit(&mut self.callbacks, lent.callbacks, &event) {
+            self.stop = Some(StopReason::Callback { name, epoch });
+        }
+        let flagged = |f: Option<&AtomicBool>| f.is_some_and(|f| f.load(Ordering::SeqCst));
+        if flagged(lent.interrupt) || flagged(self.interrupt.as_deref()) {
+            self.stop = Some(StopReason::Interrupted { epoch, batch });
+        }
+        if self.stopped_mid_epoch() {
+            self.pause()?;
+        }
+        Ok(report)
+    }
+
+    /// Ends the running lap: adds its time to the epoch's, and checks that no step overflowed
+    /// the weights while the loss, computed before it, was finite — once per lap, before a
+    /// checkpoint, a callback or the caller sees them. This also keeps every epoch-start
+    /// snapshot finite.
+    fn pause(&mut self) -> Result<()> {
+        if let Some(start) = self.lap.take() {
+            self.seconds += self.clock.now() - start;
+        }
+        if !self.net.params_finite() {
+            return Err(self.non_finite(self.batch, "finite but the weights overflowed".into()));
+        }
+        Ok(())
+    }
+
+    /// The error for a NaN or infinite loss or weights, after putting back the epoch's starting
+    /// weights if the current ones are not finite; the session then only finishes.
+    fn non_finite(&mut self, batch: usize, value: String) -> Error {
+        if !self.net.params_finite() {
+            self.net.restore_from(&self.epoch_start);
+        }
+        self.failed = true;
+        Error::NonFinite { epoch: self.epoch, batch, value }
+    }
+
+    pub(crate) fn end_epoch_lent(&mut self, lent: &mut Lent<'_, '_>) -> Result<Option<EpochRecord>> {
+        if self.next() != Next::EndEpoch {
+            return Ok(None);
+        }
+        let epoch = self.epoch;
+        self.pause()?;
+        let record = self.epoch_record();
+        if let Some(es) = self.early.as_mut()
+            && es.observe(&record, &self.net)
+            && self.stop.is_none()
+        {
+            self.stop = Some(StopReason::EarlyStopping { epoch });
+        }
+        let monitored = record.get("val_loss").or(record.get("loss")).unwrap_or(f64::NAN);
+        self.history.epochs.push(record);
+        let rec = self.history.epochs.last().expect("just pushed");
+        if let Some(name) = emit(&mut self.callbacks, lent.callbacks, &Event::EpochEnd { record: rec })
+            && self.stop.is_none()
+        {
+            self.stop = Some(StopReason::Callback { name, epoch });
+        }
+        let record = rec.clone();
+        self.send_weights(lent, epoch);
+        self.opt.set_lr(self.sched.next_lr(epoch, monitored));
+        self.epoch += 1;
+        self.batch = 0;
+        self.sums = RunningSums::default();
+        self.seconds = 0.0;
+        Ok(Some(record))
+    }
+
+    /// The finished epoch's figures: training from the running sums, then validation.
+    fn epoch_record(&mut self) -> EpochRecord {
+        let mut metrics = BTreeMap::new();
+        metrics.insert("loss".to_string(), self.sums.loss());
+        match self.data.labels {
+            Some(_) => metrics.insert("accuracy".to_string(), self.sums.accuracy()),
+            None => metrics.insert("mae".to_string(), self.sums.mae()),
+        };
+        if let Some(v) = self.valid.as_mut() {
+            let started = self.clock.now();
+            for (k, val) in v.evaluate(&mut self.net, self.cfg.loss, &self.data.x, &self.data.t) {
+                metrics.insert(format!("val_{k}"), val);
+            }
+            self.seconds += self.clock.now() - started;
+        }
+        EpochRecord { epoch: self.epoch, lr: self.opt.lr() as f64, seconds: self.seconds, metrics }
+    }
+
+    /// Hands the weights to the callbacks that want them after `epoch`.
+    fn send_weights(&mut self, lent: &mut Lent<'_, '_>, epoch: usize) {
+        let wants = self.callbacks.iter().any(|cb| cb.wants_weights(epoch))
+            || lent.callbacks.iter().any(|cb| cb.wants_weights(epoch));
+        if !wants {
+            return;
+        }
+        let current = self.net.to_model();
+        for cb in self.callbacks.iter_mut().filter(|cb| cb.wants_weights(epoch)) {
+            cb.on_weights(epoch, &current);
+        }
+        for cb in lent.callbacks.iter_mut().filter(|cb| cb.wants_weights(epoch)) {
+            cb.on_weights(epoch, &current);
+        }
+    }
+}
