@@ -582,6 +582,11 @@ impl LrScheduler {
         self.wait = wait;
     }
 
+    /// Restores the rate in force (a checkpoint's), which reduce-on-plateau continues from.
+    pub fn set_current(&mut self, lr: f32) {
+        self.current = lr;
+    }
+
     /// The rate for the epoch after `epoch` (1-based), given that epoch's monitored loss.
     pub fn next_lr(&mut self, epoch: usize, monitored_loss: f64) -> f32 {
         self.current = match self.schedule {

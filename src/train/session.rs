@@ -298,6 +298,8 @@ impl<B: Backend> Session<B> {
             es.tracker = st.tracker;
         }
         self.sched.set_plateau_state(st.plateau);
+        // Reduce-on-plateau continues from the reduced rate, not from the base rate.
+        self.sched.set_current(st.lr);
         self.net.set_steps(st.step);
         self.opt.set_lr(st.lr);
         self.net.save_to(&mut self.epoch_start);
