@@ -13,6 +13,7 @@ pub mod onnx;
 pub mod optim;
 pub mod preprocess;
 pub mod recipes;
+pub mod setup;
 pub mod tensor;
 pub mod train;
 
