@@ -528,6 +528,63 @@ mod tests {
     }
 
     #[test]
+    fn other_delimiters_are_pointed_at_and_read() {
+        let m = err("a;b;y\n1;2;0\n");
+        assert!(m.starts_with("mem.csv: has a single column, `a;b;y`"), "{m}");
+        assert!(m.contains("pass --delimiter ';'"), "{m}");
+        assert!(err("a\tb\n1\t2\n").contains("--delimiter tab"));
+        let t = CsvReader::from_reader_with(std::io::Cursor::new(b"a;b\n1;2\n".to_vec()), "s.csv", b';')
+            .unwrap()
+            .read_all()
+            .unwrap();
+        assert_eq!((t.columns.clone(), t.cell(0, 1)), (vec!["a".to_string(), "b".to_string()], "2"));
+        // A genuine one-column file is fine.
+        assert_eq!(table("a\n1\n2\n").unwrap().n_rows(), 2);
+    }
+
+    #[test]
+    fn gzip_is_read_transparently() {
+        use std::io::Write;
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(b"a,b\n1,2\n3,4\n").unwrap();
+        let t = Table::from_reader(std::io::Cursor::new(e.finish().unwrap()), "g.csv.gz").unwrap();
+        assert_eq!((t.n_rows(), t.cell(1, 0), t.line(1)), (2, "3", 3));
+    }
+
+    #[test]
+    fn unclosed_quote_names_the_line() {
+        let m = err("a,b,c\n1,2,3\n4,\"5,6\n7,8,9\n");
+        assert!(m.starts_with("mem.csv:3:2: a quoted field starts in this row and is never closed"), "{m}");
+        let m = err("a,b\n1,2\n3,\"4\n5,6\n");
+        assert!(m.starts_with("mem.csv:3:2: a quoted field"), "{m}");
+        // Closed quotes, even across lines, and a stray quote inside an unquoted field are fine.
+        assert_eq!(table("a,b\n1,\"x\ny\"\n2,5'10\"\n").unwrap().n_rows(), 2);
+    }
+
+    #[test]
+    fn numbers_beyond_f32_are_refused_with_their_place() {
+        let t = table("a,b\n1,2\n3,-1e39\n").unwrap();
+        let m = t.check_f32_range().unwrap_err().to_string();
+        assert!(m.starts_with("mem.csv:3:2: column `b` holds `-1e39`, beyond the range of 32-bit floats"), "{m}");
+        assert!(table("a,b\n3e38,1e-50\ninf,x1e99\n").unwrap().check_f32_range().is_ok());
+        let long = format!("a\n1{}\n", "0".repeat(39));
+        assert!(table(&long).unwrap().check_f32_range().is_err());
+    }
+
+    #[test]
+    fn many_columns_read_in_linear_time() {
+        let n = 100_000;
+        let header: Vec<String> = (0..n).map(|j| format!("c{j}")).collect();
+        let text = format!("{}\n{}\n", header.join(","), vec!["1"; n].join(","));
+        let t0 = std::time::Instant::now();
+        let t = table(&text).unwrap();
+        assert_eq!(t.n_cols(), n);
+        assert!(t0.elapsed().as_secs_f64() < 5.0, "{:?} for {n} columns", t0.elapsed());
+        let dup = format!("{},c7\n{},1\n", header.join(","), vec!["1"; n].join(","));
+        assert!(err(&dup).contains("column name `c7` appears twice (fields 8 and 100001)"));
+    }
+
+    #[test]
     fn missing_file() {
         let m = Table::read(Path::new("/nonexistent/dir/x.csv")).unwrap_err().to_string();
         assert!(m.starts_with("/nonexistent/dir/x.csv: "), "{m}");
