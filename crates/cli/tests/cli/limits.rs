@@ -33,34 +33,28 @@ fn huge_layer_is_refused_before_its_weights_exist() {
             writeln!(csv, "{},{},{},{},{},{},{},{},{}", i, i % 3, i % 5, i % 7, i % 11, i % 13, i % 17, i % 19, i % 2);
     }
     d.write("d.csv", &csv);
-    let args = [
-        "train",
-        "--data",
-        "d.csv",
-        "--epochs",
-        "1",
-        "--layers",
-        "100000000:relu,2:softmax",
-        "--out",
-        "m.safetensors",
-        "-q",
-    ];
-    // 10^8 units × 9 inputs and outputs × 4 bytes × 5 copies is about 20 GB; a 4 GiB ceiling makes
-    // the refusal the same on any machine.
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_mlp"));
-    child.current_dir(&d.path).args(args).env("MLP_MEMORY_LIMIT_BYTES", (4u64 << 30).to_string());
-    child.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
-    let (peak, run) = peak_kib(child.spawn().unwrap());
-    run.fails_with(&["training needs about", "but only 4096 MiB is available"]);
-    assert!(peak > 0 && peak < 100 * 1024, "the refused run peaked at {peak} KiB");
-    eprintln!("refused 10^8-unit layer: peak {peak} KiB");
-    // Without a ceiling the machine's own memory refuses it too (it needs ~20 GB; checked only
-    // where less than that is available).
-    if mlp::train::available_memory().is_some_and(|m| m < 20 << 30) {
-        let (peak, run) = peak_kib(spawn(&d.path, &args));
-        run.fails_with(&["training needs about"]);
-        assert!(peak < 100 * 1024, "{peak} KiB");
-    }
+    let measured = |layers: &str, limit: Option<u64>| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_mlp"));
+        cmd.current_dir(&d.path).args(["train", "--data", "d.csv", "--epochs", "1", "--layers", layers]);
+        cmd.args(["--out", "m.safetensors", "-q"]);
+        if let Some(b) = limit {
+            cmd.env("MLP_MEMORY_LIMIT_BYTES", b.to_string());
+        }
+        cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+        let (peak, run) = peak_kib(cmd.spawn().unwrap());
+        assert!(peak > 0 && peak < 100 * 1024, "{layers}: the refused run peaked at {peak} KiB");
+        eprintln!("refused {layers}: peak {peak} KiB");
+        run
+    };
+    // 10^8 units: beyond what one layer may have.
+    measured("100000000:relu,2:softmax", None).fails_with(&["at most 16777216 units"]);
+    // 10^7 units × 11 weights each × 4 bytes × 5 copies is about 2 GB: refused under a 1 GiB
+    // ceiling, the same on any machine, before the weights exist.
+    measured("10000000:relu,2:softmax", Some(1 << 30))
+        .fails_with(&["training needs about", "but only 1024 MiB is available"]);
+    // Two such layers need 10^14 weights: refused on any machine, by the size check.
+    measured("10000000:relu,10000000:relu,2:softmax", None).fails_with(&["parameters"]);
+    assert!(!d.join("m.safetensors").exists());
 }
 
 #[test]

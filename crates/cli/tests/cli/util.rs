@@ -241,23 +241,35 @@ impl Drop for Tmpfs {
     }
 }
 
-/// Peak resident memory (VmHWM, KiB) of a child, polled until it exits; returns it with the run.
+/// Peak resident memory (KiB) of a child, from wait4(2)'s resource usage of that one child (exact
+/// even for a run that ends in a millisecond, where polling VmHWM would miss it); returns it with
+/// the run.
 pub fn peak_kib(mut child: std::process::Child) -> (u64, Run) {
-    let status_file = format!("/proc/{}/status", child.id());
-    let mut peak = 0u64;
-    loop {
-        if let Ok(text) = std::fs::read_to_string(&status_file)
-            && let Some(kib) = text.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1))
-        {
-            peak = peak.max(kib.parse().unwrap_or(0));
-        }
-        if child.try_wait().unwrap().is_some() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(2));
-    }
-    let out = child.wait_with_output().unwrap();
-    (peak, Run::from(&[], out))
+    use std::io::Read;
+    let drain = |r: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut r) = r {
+                let _ = r.read_to_end(&mut buf);
+            }
+            buf
+        })
+    };
+    let out = drain(child.stdout.take().map(|s| Box::new(s) as Box<dyn Read + Send>));
+    let err = drain(child.stderr.take().map(|s| Box::new(s) as Box<dyn Read + Send>));
+    let mut status = 0;
+    // SAFETY: wait4 writes only into `status` and `usage`, both live for the call.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let pid = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
+    assert_eq!(pid, child.id() as libc::pid_t, "wait4 failed");
+    let code = libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status));
+    let run = Run {
+        args: String::new(),
+        code,
+        stdout: String::from_utf8_lossy(&out.join().unwrap()).into(),
+        stderr: String::from_utf8_lossy(&err.join().unwrap()).into(),
+    };
+    (usage.ru_maxrss as u64, run)
 }
 
 impl Run {
