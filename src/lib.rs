@@ -12,6 +12,7 @@ pub mod nn;
 pub mod onnx;
 pub mod preprocess;
 pub mod recipes;
+pub mod setup;
 pub mod tensor;
 pub mod train;
 

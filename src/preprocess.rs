@@ -362,8 +362,12 @@ impl Preprocessor {
     /// column, and of the target when present. Unknown and missing columns are errors.
     fn layout(&self, table: &Table, need_target: bool) -> Result<(Vec<usize>, Option<usize>)> {
         let target_name = self.target_name();
+        // Name lookups through hash maps keep a file of 100 000 columns linear, not quadratic.
+        let fitted: std::collections::HashSet<&str> = self.columns.iter().map(Column::name).collect();
+        let index: std::collections::HashMap<&str, usize> =
+            table.columns.iter().enumerate().rev().map(|(j, c)| (c.as_str(), j)).collect();
         for c in &table.columns {
-            let known = c == target_name || self.dropped.contains(c) || self.columns.iter().any(|k| k.name() == c);
+            let known = c == target_name || self.dropped.contains(c) || fitted.contains(c.as_str());
             if !known {
                 return Err(Error::format(
                     &table.path,
@@ -382,8 +386,8 @@ impl Preprocessor {
         }
         let mut cols = Vec::with_capacity(self.columns.len());
         for k in &self.columns {
-            match table.column_index(k.name()) {
-                Some(j) => cols.push(j),
+            match index.get(k.name()) {
+                Some(&j) => cols.push(j),
                 None => {
                     return Err(Error::format(
                         &table.path,
@@ -538,6 +542,18 @@ impl Preprocessor {
     pub fn imputed(&self) -> &[(String, usize)] {
         &self.imputed
     }
+}
+
+/// The feature columns [`Preprocessor::fit`] would make of `table` under `cfg`, typed and with
+/// their categories, without encoding a row: the width of the one-hot expansion is then known
+/// before its matrix is allocated (see `crate::setup::table_shape`). Missing cells, a missing
+/// target and bad `drop` names are left for `fit` to report.
+pub fn plan_columns(table: &Table, cfg: &PreprocessConfig) -> Result<Vec<Column>> {
+    let target = cfg.target.clone().or_else(|| table.columns.last().cloned()).unwrap_or_default();
+    (0..table.n_cols())
+        .filter(|&j| table.columns[j] != target && !cfg.drop.contains(&table.columns[j]))
+        .map(|j| fit_column(table, j, true).map(|(c, _)| c))
+        .collect()
 }
 
 /// Types one training column and fits its fill value and categories; returns it with its missing count.

@@ -4,12 +4,18 @@
 //! the header, UTF-8); what the cells mean is [`crate::preprocess`]'s business. Quoted fields with
 //! commas, `""` escapes and CRLF line endings (as in the Titanic files) are handled by the `csv`
 //! crate. Cells are trimmed of surrounding whitespace, so `" male"` and `"male"` are one category.
+//!
+//! Also here, because every reader of a CSV needs them alike: another delimiter than `,`
+//! ([`CsvReader::open_with`]; a file whose single header field holds `;`, a tab or `|` is refused
+//! with a pointer to `--delimiter`), gzip-compressed files (read transparently, recognized by their
+//! magic bytes), an unterminated quote (named by file and line instead of swallowing the rest of
+//! the file), and numbers beyond the range of `f32` ([`Table::check_f32_range`]).
 
 use crate::error::{Error, Result};
 use ::csv::{ErrorKind, ReaderBuilder, StringRecord, Trim};
 use std::cell::RefCell;
-use std::collections::VecDeque;
-use std::io::Read;
+use std::collections::{HashMap, VecDeque};
+use std::io::{BufRead, BufReader, Read};
 use std::ops::Range;
 use std::path::Path;
 use std::rc::Rc;
@@ -35,6 +41,40 @@ impl Table {
     /// Reads a whole CSV file. See [`CsvReader`] for the checks.
     pub fn read(path: &Path) -> Result<Table> {
         CsvReader::open(path)?.read_all()
+    }
+
+    /// Reads a whole CSV file whose fields are separated by `delimiter` (e.g. `b';'`).
+    pub fn read_with(path: &Path, delimiter: u8) -> Result<Table> {
+        CsvReader::open_with(path, delimiter)?.read_all()
+    }
+
+    /// Refuses a cell that is a finite number too large for `f32` (beyond about ±3.4e38): it would
+    /// become infinite in the model's arithmetic. The error names the file, line and column.
+    pub fn check_f32_range(&self) -> Result<()> {
+        let w = self.columns.len();
+        for (i, cell) in self.cells.iter().enumerate() {
+            // Only an exponent or more than 38 digits can leave f32's range: skip the rest cheaply.
+            if cell.len() <= 38 && !cell.contains(['e', 'E']) {
+                continue;
+            }
+            if let Ok(v) = cell.parse::<f64>()
+                && v.is_finite()
+                && v.abs() > f64::from(f32::MAX)
+            {
+                let (r, c) = (i / w.max(1), i % w.max(1));
+                return Err(Error::parse(
+                    &self.path,
+                    self.lines[r],
+                    c as u64 + 1,
+                    format!(
+                        "column `{}` holds `{cell}`, beyond the range of 32-bit floats (about ±3.4e38); \
+                         rescale the column or drop it",
+                        self.columns[c]
+                    ),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Reads a whole CSV stream; `name` stands for it in messages (e.g. [`STDIN_NAME`]).
@@ -121,6 +161,8 @@ pub struct CsvReader {
     record: StringRecord,
     rows_read: u64,
     breaks: Rc<RefCell<LineBreaks>>,
+    /// Where the last record read had a field spanning lines (line, field), to name an unclosed quote.
+    last_multiline: Option<(u64, u64)>,
 }
 
 /// The line breaks seen in the input, to turn a record's starting byte into its line number.
@@ -136,6 +178,16 @@ struct LineBreaks {
     lines_before: u64,
     /// Bytes read so far.
     offset: u64,
+    /// `"` bytes read so far: an odd count at the end of the file means a quote was never closed.
+    quotes: u64,
+    /// The input is exhausted.
+    eof: bool,
+}
+
+impl LineBreaks {
+    fn unclosed_quote(&self) -> bool {
+        self.eof && self.quotes % 2 == 1
+    }
 }
 
 impl LineBreaks {
@@ -171,9 +223,12 @@ impl<R: Read> Read for Tracked<R> {
         for (i, &c) in buf[..n].iter().enumerate() {
             if c == b'\n' || c == b'\r' {
                 b.pending.push_back((base + i as u64, c == b'\n'));
+            } else if c == b'"' {
+                b.quotes += 1;
             }
         }
         b.offset += n as u64;
+        b.eof |= n == 0 && !buf.is_empty();
         Ok(n)
     }
 }
@@ -181,8 +236,13 @@ impl<R: Read> Read for Tracked<R> {
 impl CsvReader {
     /// Opens a CSV file.
     pub fn open(path: &Path) -> Result<CsvReader> {
+        Self::open_with(path, b',')
+    }
+
+    /// Opens a CSV file whose fields are separated by `delimiter`.
+    pub fn open_with(path: &Path, delimiter: u8) -> Result<CsvReader> {
         let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-        Self::from_reader(file, &path.display().to_string())
+        Self::from_reader_with(file, &path.display().to_string(), delimiter)
     }
 
     /// Reads CSV from standard input, called [`STDIN_NAME`] in messages.
@@ -190,11 +250,25 @@ impl CsvReader {
         Self::from_reader(std::io::stdin().lock(), STDIN_NAME)
     }
 
+    /// Reads CSV separated by `delimiter` from standard input.
+    pub fn stdin_with(delimiter: u8) -> Result<CsvReader> {
+        Self::from_reader_with(std::io::stdin().lock(), STDIN_NAME, delimiter)
+    }
+
     /// Reads CSV from any stream; `name` stands for it in messages.
     pub fn from_reader(reader: impl Read + 'static, name: &str) -> Result<CsvReader> {
+        Self::from_reader_with(reader, name, b',')
+    }
+
+    /// Reads CSV separated by `delimiter` from any stream; gzip-compressed input is decompressed.
+    pub fn from_reader_with(reader: impl Read + 'static, name: &str, delimiter: u8) -> Result<CsvReader> {
+        let mut buffered = BufReader::new(reader);
+        let gzip = buffered.fill_buf().map_err(|e| Error::io(name, e))?.starts_with(&[0x1f, 0x8b]);
+        let plain: Box<dyn Read> =
+            if gzip { Box::new(flate2::read::MultiGzDecoder::new(buffered)) } else { Box::new(buffered) };
         let breaks = Rc::new(RefCell::new(LineBreaks::default()));
-        let boxed: Box<dyn Read> = Box::new(Tracked { inner: reader, breaks: Rc::clone(&breaks) });
-        let mut inner = ReaderBuilder::new().has_headers(true).trim(Trim::All).from_reader(boxed);
+        let boxed: Box<dyn Read> = Box::new(Tracked { inner: plain, breaks: Rc::clone(&breaks) });
+        let mut inner = ReaderBuilder::new().has_headers(true).trim(Trim::All).delimiter(delimiter).from_reader(boxed);
         let header = inner.headers().map_err(|e| map_csv_error(name, &[], &breaks, e))?.clone();
         if header.is_empty() {
             return Err(Error::format(
@@ -202,9 +276,14 @@ impl CsvReader {
                 "the file is empty; expected a header row of column names, then one row per sample",
             ));
         }
+        if header.len() == 1 {
+            check_delimiter(name, &header[0], delimiter)?;
+        }
         let columns: Vec<String> = header.iter().map(str::to_string).collect();
+        // A map keeps the check linear: a file may have 100 000 columns.
+        let mut seen: HashMap<&str, usize> = HashMap::with_capacity(columns.len());
         for (j, c) in columns.iter().enumerate() {
-            if let Some(first) = columns[..j].iter().position(|d| d == c) {
+            if let Some(&first) = seen.get(c.as_str()) {
                 return Err(Error::parse(
                     name,
                     1,
@@ -216,8 +295,17 @@ impl CsvReader {
                     ),
                 ));
             }
+            seen.insert(c, j);
         }
-        Ok(CsvReader { path: name.to_string(), columns, inner, record: StringRecord::new(), rows_read: 0, breaks })
+        Ok(CsvReader {
+            path: name.to_string(),
+            columns,
+            inner,
+            record: StringRecord::new(),
+            rows_read: 0,
+            breaks,
+            last_multiline: None,
+        })
     }
 
     /// The file's name as used in messages.
@@ -241,10 +329,17 @@ impl CsvReader {
                 .read_record(&mut self.record)
                 .map_err(|e| map_csv_error(&self.path, &self.columns, &self.breaks, e))?;
             if !more {
+                if let Some((line, field)) = self.last_multiline
+                    && self.breaks.borrow().unclosed_quote()
+                {
+                    return Err(unclosed_quote(&self.path, line, field));
+                }
                 break;
             }
             let start = self.record.position().map_or(0, |p| p.byte());
             let line = self.breaks.borrow_mut().line_of(start);
+            self.last_multiline =
+                self.record.iter().position(|f| f.contains(['\n', '\r'])).map(|f| (line, f as u64 + 1));
             cells.extend(self.record.iter().map(str::to_string));
             lines.push(line);
         }
@@ -287,6 +382,8 @@ fn map_csv_error(path: &str, columns: &[String], breaks: &RefCell<LineBreaks>, e
                 format!("field{name} is not valid UTF-8; save the file as UTF-8"),
             )
         }
+        // The unclosed field swallowed the rest of the file, so it is the record's last.
+        ErrorKind::UnequalLengths { len, .. } if breaks.borrow().unclosed_quote() => unclosed_quote(path, line, len),
         ErrorKind::UnequalLengths { expected_len, len, .. } => {
             // Point at the first field that is missing, or the first one too many.
             let (column, which) = if len < expected_len {
@@ -308,6 +405,35 @@ fn map_csv_error(path: &str, columns: &[String], breaks: &RefCell<LineBreaks>, e
         }
         other => Error::format(path, format!("cannot read CSV: {:?}", other)),
     }
+}
+
+fn unclosed_quote(path: &str, line: u64, field: u64) -> Error {
+    Error::parse(
+        path,
+        line,
+        field,
+        "a quoted field starts in this row and is never closed (no matching `\"` before the end of the file); \
+         close the quote, or remove it",
+    )
+}
+
+/// A header of one field that holds another common delimiter is almost surely a file separated by
+/// it: say so, instead of failing later on a one-column table.
+fn check_delimiter(path: &str, header: &str, delimiter: u8) -> Result<()> {
+    for (c, flag) in [(b',', "','"), (b';', "';'"), (b'\t', "tab"), (b'|', "'|'")] {
+        if c != delimiter && header.as_bytes().contains(&c) {
+            let shown = if c == b'\t' { "tabs".to_string() } else { format!("`{}`", c as char) };
+            return Err(Error::format(
+                path,
+                format!(
+                    "has a single column, `{}`, whose name holds {shown}; if the file is separated by {shown}, \
+                     pass --delimiter {flag}",
+                    header.replace('\t', "\\t")
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -399,6 +525,63 @@ mod tests {
         let bytes = b"a,b\n1,\xff\xfe\n".to_vec();
         let m = Table::from_reader(std::io::Cursor::new(bytes), "u.csv").unwrap_err().to_string();
         assert!(m.starts_with("u.csv:2:2: field (column `b`) is not valid UTF-8"), "{m}");
+    }
+
+    #[test]
+    fn other_delimiters_are_pointed_at_and_read() {
+        let m = err("a;b;y\n1;2;0\n");
+        assert!(m.starts_with("mem.csv: has a single column, `a;b;y`"), "{m}");
+        assert!(m.contains("pass --delimiter ';'"), "{m}");
+        assert!(err("a\tb\n1\t2\n").contains("--delimiter tab"));
+        let t = CsvReader::from_reader_with(std::io::Cursor::new(b"a;b\n1;2\n".to_vec()), "s.csv", b';')
+            .unwrap()
+            .read_all()
+            .unwrap();
+        assert_eq!((t.columns.clone(), t.cell(0, 1)), (vec!["a".to_string(), "b".to_string()], "2"));
+        // A genuine one-column file is fine.
+        assert_eq!(table("a\n1\n2\n").unwrap().n_rows(), 2);
+    }
+
+    #[test]
+    fn gzip_is_read_transparently() {
+        use std::io::Write;
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(b"a,b\n1,2\n3,4\n").unwrap();
+        let t = Table::from_reader(std::io::Cursor::new(e.finish().unwrap()), "g.csv.gz").unwrap();
+        assert_eq!((t.n_rows(), t.cell(1, 0), t.line(1)), (2, "3", 3));
+    }
+
+    #[test]
+    fn unclosed_quote_names_the_line() {
+        let m = err("a,b,c\n1,2,3\n4,\"5,6\n7,8,9\n");
+        assert!(m.starts_with("mem.csv:3:2: a quoted field starts in this row and is never closed"), "{m}");
+        let m = err("a,b\n1,2\n3,\"4\n5,6\n");
+        assert!(m.starts_with("mem.csv:3:2: a quoted field"), "{m}");
+        // Closed quotes, even across lines, and a stray quote inside an unquoted field are fine.
+        assert_eq!(table("a,b\n1,\"x\ny\"\n2,5'10\"\n").unwrap().n_rows(), 2);
+    }
+
+    #[test]
+    fn numbers_beyond_f32_are_refused_with_their_place() {
+        let t = table("a,b\n1,2\n3,-1e39\n").unwrap();
+        let m = t.check_f32_range().unwrap_err().to_string();
+        assert!(m.starts_with("mem.csv:3:2: column `b` holds `-1e39`, beyond the range of 32-bit floats"), "{m}");
+        assert!(table("a,b\n3e38,1e-50\ninf,x1e99\n").unwrap().check_f32_range().is_ok());
+        let long = format!("a\n1{}\n", "0".repeat(39));
+        assert!(table(&long).unwrap().check_f32_range().is_err());
+    }
+
+    #[test]
+    fn many_columns_read_in_linear_time() {
+        let n = 100_000;
+        let header: Vec<String> = (0..n).map(|j| format!("c{j}")).collect();
+        let text = format!("{}\n{}\n", header.join(","), vec!["1"; n].join(","));
+        let t0 = std::time::Instant::now();
+        let t = table(&text).unwrap();
+        assert_eq!(t.n_cols(), n);
+        assert!(t0.elapsed().as_secs_f64() < 5.0, "{:?} for {n} columns", t0.elapsed());
+        let dup = format!("{},c7\n{},1\n", header.join(","), vec!["1"; n].join(","));
+        assert!(err(&dup).contains("column name `c7` appears twice (fields 8 and 100001)"));
     }
 
     #[test]

@@ -164,6 +164,10 @@ pub struct TrainSettings {
     /// CSV columns to ignore, comma-separated.
     #[arg(long, value_name = "COL,...", value_delimiter = ',')]
     pub drop: Option<Vec<String>>,
+    /// The CSV field separator: one character, or `tab` [default: ,].
+    #[arg(long, value_name = "CHAR", value_parser = check_delimiter)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delimiter: Option<String>,
     /// Fill missing CSV cells (mean for numbers, most frequent for categories) instead of failing.
     #[arg(long)]
     #[serde(skip_serializing_if = "std::ops::Not::not")]
@@ -289,6 +293,9 @@ pub struct EvaluateArgs {
     /// CPU threads [default: one per core].
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
+    /// The CSV field separator: one character, or `tab` [default: ,].
+    #[arg(long, value_name = "CHAR", value_parser = parse_delimiter, default_value = ",")]
+    pub delimiter: u8,
 }
 
 /// `mlp predict`.
@@ -308,6 +315,9 @@ pub struct PredictArgs {
     /// Rows per chunk: memory stays bounded by one chunk.
     #[arg(long, value_name = "N", default_value_t = 4096)]
     pub chunk_rows: usize,
+    /// The CSV field separator: one character, or `tab` [default: ,].
+    #[arg(long, value_name = "CHAR", value_parser = parse_delimiter, default_value = ",")]
+    pub delimiter: u8,
 }
 
 /// `mlp summary`.
@@ -391,6 +401,20 @@ pub struct PlotArgs {
     /// The output directory (created if missing).
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
+}
+
+/// Parses `--delimiter`: one ASCII character, or `tab` (also `\t`).
+pub fn parse_delimiter(s: &str) -> Result<u8, String> {
+    match s {
+        "tab" | "\\t" | "\t" => Ok(b'\t'),
+        _ if s.len() == 1 && s.is_ascii() && s != "\"" && s != "\n" && s != "\r" => Ok(s.as_bytes()[0]),
+        _ => Err(format!("expected one character such as ';' or '|', or tab, not `{s}`")),
+    }
+}
+
+/// [`parse_delimiter`] as a check on the text `--delimiter` and `--config` keep.
+fn check_delimiter(s: &str) -> Result<String, String> {
+    parse_delimiter(s).map(|_| s.to_string())
 }
 
 /// Parses the text of a `--config` TOML file named `name` (for messages). Kept here, beside the

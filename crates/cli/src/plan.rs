@@ -2,6 +2,7 @@
 //! checkpoint over the defaults), every value checked before any data is read.
 
 use crate::flags::{DeviceFlag, LogFormat, TrainArgs, TrainSettings};
+use crate::paths::{Files, non_empty};
 use crate::source::Source;
 use anyhow::{Context, Result};
 use mlp::backend::cuda::Cuda;
@@ -17,6 +18,19 @@ pub const DEMO_DATA: &str = "builtin:spirals?n=1000&cycles=1.2&sd=0.03";
 pub const DEMO_LAYERS: &str = "10:relu,2:softmax";
 /// The demo's share of rows held out as test data.
 pub const DEMO_TEST_SPLIT: f32 = 0.2;
+/// The most `--threads` accepted: far above any machine's cores, far below what exhausts the
+/// system's thread limit while the pool starts.
+pub const MAX_THREADS: usize = 1024;
+/// The files `--plots` may write into its directory.
+pub const PLOT_FILES: [&str; 7] = [
+    "loss.png",
+    "loss.svg",
+    "accuracy.png",
+    "accuracy.svg",
+    "confusion_matrix.png",
+    "decision_boundary.png",
+    "decision_boundary.gif",
+];
 
 /// Where training runs, once `auto` is resolved.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -74,6 +88,38 @@ pub struct TrainPlan {
     pub class_weight_auto: bool,
     /// Checkpoint to resume from.
     pub resume: Option<PathBuf>,
+    /// The CSV field separator.
+    pub delimiter: u8,
+}
+
+/// Refuses a thread count of 0 or above [`MAX_THREADS`].
+pub fn check_threads(threads: Option<usize>) -> Result<()> {
+    match threads {
+        Some(0) => Err(Error::config("thread count", "--threads must be at least 1").into()),
+        Some(n) if n > MAX_THREADS => Err(Error::config(
+            "thread count",
+            format!("--threads {n} is more than the {MAX_THREADS} allowed; one per core is the most that helps"),
+        )
+        .into()),
+        _ => Ok(()),
+    }
+}
+
+/// Checks that files can be created in `dir` (or, when it does not exist yet, in the nearest
+/// directory above it, where it will be created), without leaving anything behind.
+pub fn check_output_dir(dir: &Path, flag: &str) -> Result<()> {
+    if dir.exists() && !dir.is_dir() {
+        return Err(Error::config(flag, format!("`{}` exists and is not a directory", dir.display())).into());
+    }
+    let mut probe_dir = dir;
+    while !probe_dir.as_os_str().is_empty() && !probe_dir.exists() {
+        probe_dir = probe_dir.parent().unwrap_or(Path::new(""));
+    }
+    let probe_dir = if probe_dir.as_os_str().is_empty() { Path::new(".") } else { probe_dir };
+    if !probe_dir.is_dir() {
+        return Err(Error::config(flag, format!("`{}` is not a directory", probe_dir.display())).into());
+    }
+    check_output(&probe_dir.join(".mlp-probe"), flag)
 }
 
 macro_rules! merge_settings {
@@ -86,7 +132,7 @@ macro_rules! merge_settings {
 /// `over`'s values where given, else `base`'s.
 pub fn merge(over: TrainSettings, base: TrainSettings) -> TrainSettings {
     merge_settings!(over, base;
-        options: data, test, target, drop, layers, loss, optimizer, lr, momentum, rho, beta1, beta2, eps,
+        options: data, test, target, drop, delimiter, layers, loss, optimizer, lr, momentum, rho, beta1, beta2, eps,
             weight_decay, lr_schedule, epochs, batch_size, validation_split, early_stopping, monitor, l1, l2,
             init, seed, threads, out, init_from, history, plots, log_format, class_weight, checkpoint_every,
             checkpoint, clip_norm, device;
@@ -339,6 +385,11 @@ impl TrainPlan {
     /// Merges and checks everything that does not need the data.
     pub fn new(args: TrainArgs) -> Result<TrainPlan> {
         let TrainArgs { config, resume, quiet, settings } = args;
+        for (flag, path) in [("--config", &config), ("--resume", &resume)] {
+            if let Some(p) = path {
+                non_empty(flag, &p.to_string_lossy())?;
+            }
+        }
         let mut merged = settings;
         if let Some(path) = &config {
             merged = merge(merged, read_config(path)?);
@@ -368,9 +419,7 @@ impl TrainPlan {
         if s.monitor.is_some() && early_stopping.is_none() {
             return Err(Error::config("--monitor", "needs --early-stopping PATIENCE").into());
         }
-        if s.threads == Some(0) {
-            return Err(Error::config("thread count", "--threads must be at least 1").into());
-        }
+        check_threads(s.threads)?;
         if s.checkpoint_every == Some(0) {
             return Err(Error::config("--checkpoint-every", "must be at least 1 epoch").into());
         }
@@ -412,22 +461,29 @@ impl TrainPlan {
         }
         fit.validate()?;
 
+        let delimiter = match &s.delimiter {
+            Some(d) => crate::flags::parse_delimiter(d).map_err(|e| Error::config("--delimiter", e))?,
+            None => b',',
+        };
+        for (flag, value) in [("--data", &s.data), ("--test", &s.test)] {
+            if let Some(v) = value {
+                crate::paths::non_empty(flag, v)?;
+            }
+        }
+        let data = Source::parse(s.data.as_deref().unwrap_or(DEMO_DATA));
+        let test = s.test.as_deref().map(Source::parse);
         let out = s.out.clone().unwrap_or_else(|| PathBuf::from("model.safetensors"));
-        check_output(&out, "--out")?;
         let checkpoint = s.checkpoint.clone().unwrap_or_else(|| out.with_extension("ckpt.safetensors"));
+        check_files(s, &config, &resume, &data, test.as_ref(), &out, &checkpoint)?;
+        check_output(&out, "--out")?;
         check_output(&checkpoint, "--checkpoint")?;
         if let Some(h) = &s.history {
             check_output(h, "--history")?;
         }
-        if let Some(p) = &s.plots
-            && p.exists()
-            && !p.is_dir()
-        {
-            return Err(Error::config("--plots", format!("`{}` exists and is not a directory", p.display())).into());
+        if let Some(p) = &s.plots {
+            check_output_dir(p, "--plots")?;
         }
         let device = resolve_device(s.device.unwrap_or(DeviceFlag::Cpu))?;
-        let data = Source::parse(s.data.as_deref().unwrap_or(DEMO_DATA));
-        let test = s.test.as_deref().map(Source::parse);
         Ok(TrainPlan {
             demo,
             data,
@@ -445,7 +501,42 @@ impl TrainPlan {
             device,
             class_weight_auto,
             resume,
+            delimiter,
             settings: merged,
         })
     }
+}
+
+/// Every output of `mlp train` against every input and every other output (see `paths.rs`).
+fn check_files(
+    s: &TrainSettings,
+    config: &Option<PathBuf>,
+    resume: &Option<PathBuf>,
+    data: &Source,
+    test: Option<&Source>,
+    out: &Path,
+    checkpoint: &Path,
+) -> Result<()> {
+    let mut files = Files::default();
+    files.source("--data", data)?;
+    if let Some(t) = test {
+        files.source("--test", t)?;
+    }
+    for (flag, path) in [("--init-from", &s.init_from), ("--resume", resume), ("--config", config)] {
+        if let Some(p) = path {
+            files.input(flag, p)?;
+        }
+    }
+    files.output("--out", out)?.output("--checkpoint", checkpoint)?;
+    if let Some(h) = &s.history {
+        files.output("--history", h)?;
+    }
+    if let Some(dir) = &s.plots {
+        non_empty("--plots", &dir.to_string_lossy())?;
+        for name in PLOT_FILES {
+            files.output("--plots", &dir.join(name))?;
+        }
+    }
+    // A resumed run goes on writing the checkpoint it started from.
+    files.check(&[("--checkpoint", "--resume")])
 }

@@ -22,13 +22,14 @@ impl Progress {
     /// A reporter; the bar is drawn only when stderr is a terminal and not quiet.
     pub fn new(format: LogFormat, quiet: bool) -> Self {
         let use_bar = !quiet && format == LogFormat::Text && std::io::stderr().is_terminal();
+        // The bar's own writes ignore errors; every line goes through the checked writer.
         Self { format, quiet, bar: None, epochs: 0, batches: 0, use_bar }
     }
 
     fn line(&self, text: &str) {
         match &self.bar {
-            Some(bar) => bar.suspend(|| eprintln!("{text}")),
-            None => eprintln!("{text}"),
+            Some(bar) => bar.suspend(|| crate::term::errln(text)),
+            None => crate::term::errln(text),
         }
     }
 }
@@ -58,7 +59,7 @@ impl Callback for Progress {
                     self.line(&j.to_string());
                 }
             }
-            Event::EpochBegin { epoch } if self.use_bar => {
+            Event::EpochBegin { epoch } if self.use_bar && !crate::term::stderr_closed() => {
                 let bar = ProgressBar::with_draw_target(Some(self.batches as u64), ProgressDrawTarget::stderr());
                 bar.set_prefix(format!("{epoch}/{}", self.epochs));
                 if let Ok(style) =

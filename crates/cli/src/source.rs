@@ -9,6 +9,7 @@ use mlp::data::synth;
 use mlp::data::{Dataset, Targets};
 use mlp::model_file::{InputSpec, ModelMeta};
 use mlp::preprocess::{PreprocessConfig, Preprocessor, TargetKind};
+use mlp::setup;
 use std::path::{Path, PathBuf};
 
 /// Where rows come from.
@@ -37,6 +38,8 @@ impl Source {
 
 /// How to read the training CSV.
 pub struct CsvOptions<'a> {
+    /// The field separator (`--delimiter`).
+    pub delimiter: u8,
     /// The target column (default: last).
     pub target: Option<&'a str>,
     /// Columns to ignore.
@@ -81,12 +84,22 @@ pub fn target_column(y: &Targets) -> &'static str {
     }
 }
 
-fn read_table(path: &Path) -> Result<Table> {
-    Ok(Table::read(path)?)
+/// Reads a whole CSV file and refuses numbers beyond `f32`'s range, for train, evaluate and plot alike.
+fn read_table(path: &Path, delimiter: u8) -> Result<Table> {
+    let table = Table::read_with(path, delimiter)?;
+    table.check_f32_range()?;
+    Ok(table)
 }
+
+/// Checked before the encoded matrix is allocated: the input width (after one-hot expansion), the
+/// rows, and an upper bound of the class count.
+pub type BeforeEncoding<'a> = &'a mut dyn FnMut(usize, usize, Option<usize>) -> Result<()>;
 
 /// Loads the training source and fits its preprocessing; `loss` (when given) decides the task,
 /// else the target decides. `test_split` holds out that fraction as test data (the demo).
+///
+/// `before_encoding` sees the shape of the data before the encoded matrix exists (for a CSV file,
+/// whose one-hot expansion can be far larger than the file) and may refuse it.
 pub fn load_train(
     source: &Source,
     test: Option<&Source>,
@@ -94,25 +107,22 @@ pub fn load_train(
     loss: Option<Loss>,
     seed: u64,
     test_split: Option<f32>,
+    before_encoding: BeforeEncoding<'_>,
 ) -> Result<TrainData> {
     let mut notes = Vec::new();
     let (train, input, classes) = match source {
         Source::Csv(path) => {
-            let table = read_table(path)?;
-            let kind = match loss {
-                Some(l) if l.is_classification() => TargetKind::Classes,
-                Some(_) => TargetKind::Values,
-                None => {
-                    let target = csv.target.map(str::to_string).or_else(|| table.columns.last().cloned());
-                    TargetKind::infer(&table, target.as_deref().unwrap_or_default())?
-                }
-            };
+            let table = read_table(path, csv.delimiter)?;
+            let kind = setup::target_kind(loss, &table, csv.target)?;
             let cfg = PreprocessConfig {
                 target: csv.target.map(str::to_string),
                 drop: csv.drop.to_vec(),
                 impute: csv.impute,
                 standardize: true,
             };
+            let shape = setup::table_shape(&table, &cfg)?;
+            let classes = (kind == TargetKind::Classes).then_some(shape.target_values);
+            before_encoding(shape.width, shape.rows, classes)?;
             let (pre, data) = Preprocessor::fit(&table, &cfg, kind)?;
             if !pre.imputed().is_empty() {
                 let list: Vec<String> = pre.imputed().iter().map(|(c, n)| format!("{c} {n}")).collect();
@@ -136,13 +146,16 @@ pub fn load_train(
             (data, input, classes)
         }
     };
+    if !matches!(source, Source::Csv(_)) {
+        before_encoding(train.x.cols, train.len(), classes.as_ref().map(Vec::len))?;
+    }
     if let Some(classes) = &classes
         && classes.len() < 2
     {
         bail!("the training data has a single class; a classifier needs at least two");
     }
     let (train, test) = match (test, test_split) {
-        (Some(t), _) => (train, Some(load_eval(t, &input, classes.as_deref())?)),
+        (Some(t), _) => (train, Some(load_eval(t, &input, classes.as_deref(), csv.delimiter)?)),
         (None, Some(f)) => {
             let (tr, te) = train.split(f, seed, true);
             (tr, Some(te))
@@ -154,9 +167,9 @@ pub fn load_train(
 
 /// Loads labelled data for a model with `input` encoding and `classes`: the test split of an
 /// MNIST directory, a regenerated built-in dataset, or a CSV file with the model's columns.
-pub fn load_eval(source: &Source, input: &InputSpec, classes: Option<&[String]>) -> Result<Dataset> {
+pub fn load_eval(source: &Source, input: &InputSpec, classes: Option<&[String]>, delimiter: u8) -> Result<Dataset> {
     let data = match source {
-        Source::Csv(path) => input.transform(&read_table(path)?, classes)?,
+        Source::Csv(path) => input.transform(&read_table(path, delimiter)?, classes)?,
         Source::Idx(dir) => {
             let mut d = load_mnist(dir, MnistSplit::Test)?;
             if !matches!(input, InputSpec::Pixels { .. }) {
@@ -187,6 +200,6 @@ pub fn load_eval(source: &Source, input: &InputSpec, classes: Option<&[String]>)
 }
 
 /// [`load_eval`] for a saved model.
-pub fn load_for_model(source: &Source, meta: &ModelMeta) -> Result<Dataset> {
-    load_eval(source, &meta.input, meta.classes.as_deref())
+pub fn load_for_model(source: &Source, meta: &ModelMeta, delimiter: u8) -> Result<Dataset> {
+    load_eval(source, &meta.input, meta.classes.as_deref(), delimiter)
 }

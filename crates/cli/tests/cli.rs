@@ -4,19 +4,31 @@
 #[path = "cli/util.rs"]
 mod util;
 
+#[path = "cli/aliasing.rs"]
+mod aliasing;
 #[path = "cli/compat.rs"]
 mod compat;
 #[path = "cli/errors.rs"]
 mod errors;
+#[path = "cli/failures.rs"]
+mod failures;
 #[path = "cli/files.rs"]
 mod files;
 /// The `--config` schema and parser, for `errors::config_parser_never_panics`.
 #[allow(dead_code)]
 #[path = "../src/flags.rs"]
 mod flags;
+#[path = "cli/formats.rs"]
+mod formats;
+#[path = "cli/limits.rs"]
+mod limits;
+#[path = "cli/pipes.rs"]
+mod pipes;
 #[path = "cli/plots.rs"]
 mod plots;
 #[path = "cli/resume.rs"]
 mod resume;
+#[path = "cli/signals.rs"]
+mod signals;
 #[path = "cli/train.rs"]
 mod train;

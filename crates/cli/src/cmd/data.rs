@@ -23,6 +23,9 @@ pub fn run(args: DataArgs) -> Result<()> {
         q.push(format!("seed={s}"));
     }
     let spec = if q.is_empty() { args.name.clone() } else { format!("{}?{}", args.name, q.join("&")) };
+    if let Some(p) = &args.out {
+        crate::paths::Files::default().output("--out", p)?.check(&[])?;
+    }
     let data = synth::builtin(&spec)?;
     let mut out = Output::open(args.out.as_deref())?;
     let header: Vec<String> = (1..=data.x.cols).map(|i| format!("x{i}")).collect();

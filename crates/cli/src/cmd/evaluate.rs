@@ -2,6 +2,7 @@
 
 use crate::flags::EvaluateArgs;
 use crate::source::{Source, load_for_model};
+use crate::term;
 use anyhow::Result;
 use mlp::model_file;
 use std::fmt::Write as _;
@@ -11,12 +12,21 @@ const MAX_CONFUSION: usize = 20;
 
 /// `mlp evaluate`.
 pub fn run(args: EvaluateArgs) -> Result<()> {
-    if args.threads == Some(0) {
-        return Err(mlp::Error::config("thread count", "--threads must be at least 1").into());
-    }
+    crate::plan::check_threads(args.threads)?;
+    crate::paths::non_empty("--data", &args.data)?;
+    crate::paths::non_empty("the model file", &args.model.to_string_lossy())?;
     let saved = model_file::load(&args.model)?;
-    let data = load_for_model(&Source::parse(&args.data), &saved.meta)?;
+    let data = load_for_model(&Source::parse(&args.data), &saved.meta, args.delimiter)?;
     let ev = mlp::train::evaluate(&saved.model, &data, saved.meta.loss, args.threads.unwrap_or(0))?;
+    // A non-finite score is a broken model or input, never a result to print with exit 0.
+    if let Some((k, v)) = ev.metrics.iter().find(|(_, v)| !v.is_finite()) {
+        return Err(mlp::Error::Data(format!(
+            "{}: the {k} on {} came out {v}; the model or the data holds values too large for 32-bit floats",
+            args.model.display(),
+            args.data
+        ))
+        .into());
+    }
     let classes = saved.meta.classes.as_deref();
     if args.json {
         let j = serde_json::json!({
@@ -25,7 +35,7 @@ pub fn run(args: EvaluateArgs) -> Result<()> {
             "classes": classes,
             "confusion": ev.confusion,
         });
-        println!("{j}");
+        term::outln(&j.to_string())?;
         return Ok(());
     }
     let mut out = String::new();
@@ -62,6 +72,6 @@ pub fn run(args: EvaluateArgs) -> Result<()> {
             out.push('\n');
         }
     }
-    print!("{out}");
+    term::out(&out)?;
     Ok(())
 }

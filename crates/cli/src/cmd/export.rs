@@ -6,10 +6,14 @@ use mlp::model_file;
 
 /// `mlp export`.
 pub fn run(args: ExportArgs) -> Result<()> {
+    let mut files = crate::paths::Files::default();
+    files.input("the model file", &args.model)?.output("--onnx", &args.onnx)?;
+    files.check(&[])?;
+    crate::plan::check_output(&args.onnx, "--onnx")?;
     let saved = model_file::load(&args.model)?;
     let (mean, std) = saved.meta.input.scaling();
     let bytes = mlp::onnx::export(&saved.model, Some((&mean, &std)))?;
     model_file::write_atomic(&args.onnx, &bytes)?;
-    println!("wrote {}", args.onnx.display());
+    crate::term::outln(&format!("wrote {}", args.onnx.display()))?;
     Ok(())
 }

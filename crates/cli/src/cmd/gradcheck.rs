@@ -1,9 +1,11 @@
 //! `mlp gradcheck`: backpropagation against central finite differences on a random small network.
 
 use crate::flags::GradcheckArgs;
+use crate::term;
 use anyhow::{Result, bail};
 use mlp::gradcheck::gradcheck;
 use mlp::{Activation, Error, Loss, Matrix, ModelConfig};
+use std::fmt::Write as _;
 
 /// splitmix64: a few lines of well-mixed, seeded numbers are all a gradient check needs.
 struct Mix(u64);
@@ -44,14 +46,15 @@ pub fn run(args: GradcheckArgs) -> Result<()> {
         _ => Matrix::new(args.rows, out, (0..args.rows * out).map(|_| rng.next()).collect()),
     };
     let check = gradcheck(&model, loss, &x, &t, 1e-5)?;
-    println!(
-        "gradient check: {} → {} ({}), loss {loss}, {} rows, seed {}",
+    let mut text = format!(
+        "gradient check: {} → {} ({}), loss {loss}, {} rows, seed {}\n",
         args.inputs, args.layers, out, args.rows, args.seed
     );
-    println!("{:<28}{:>14}{:>14}{:>14}", "layer", "weight", "bias", "alpha");
+    let _ = writeln!(text, "{:<28}{:>14}{:>14}{:>14}", "layer", "weight", "bias", "alpha");
     for (l, lc) in cfg.layers.iter().zip(&check.layers) {
         let cell = |name: &str| lc.get(name).map(|e| format!("{e:.2e}")).unwrap_or_else(|| "-".into());
-        println!(
+        let _ = writeln!(
+            text,
             "{:<28}{:>14}{:>14}{:>14}",
             format!("{} ({}:{})", lc.layer, l.units, l.activation),
             cell("weight"),
@@ -60,9 +63,10 @@ pub fn run(args: GradcheckArgs) -> Result<()> {
         );
     }
     let worst = check.worst();
+    term::out(&text)?;
     if worst > args.tolerance {
         bail!("gradient check failed: worst relative error {worst:.2e} exceeds {:.0e}", args.tolerance);
     }
-    println!("OK: worst relative error {worst:.2e} ≤ {:.0e}", args.tolerance);
+    term::outln(&format!("OK: worst relative error {worst:.2e} ≤ {:.0e}", args.tolerance))?;
     Ok(())
 }

@@ -164,21 +164,67 @@ pub fn history_jsonl(history: &History) -> String {
     out
 }
 
+/// Draws plots into `dir` through a staging directory beside them: `draw` writes into the stage,
+/// then each file is renamed into `dir`, so a plot appears whole or not at all and a failure (a
+/// full disk) leaves neither half a PNG nor the stage behind. Returns the final paths.
+pub fn staged(dir: &Path, draw: impl FnOnce(&Path) -> Result<Vec<PathBuf>>) -> Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(dir).map_err(|e| mlp::Error::io(dir, e))?;
+    let stage = dir.join(format!(".mlp-plots.{}.tmp", std::process::id()));
+    // A stage left by a killed run with this pid is stale.
+    let _ = std::fs::remove_dir_all(&stage);
+    std::fs::create_dir(&stage).map_err(|e| mlp::Error::io(dir, e))?;
+    crate::signals::watch_dir(&stage);
+    let result = draw(&stage).and_then(|files| {
+        let mut placed = Vec::with_capacity(files.len());
+        for f in files {
+            let to = dir.join(f.file_name().unwrap_or_default());
+            std::fs::rename(&f, &to).map_err(|e| mlp::Error::io(&to, e))?;
+            placed.push(to);
+        }
+        Ok(placed)
+    });
+    // Best effort: on success the stage is empty; on failure the error is what matters.
+    let _ = std::fs::remove_dir_all(&stage);
+    result
+}
+
 /// `mlp plot`.
 pub fn run(args: PlotArgs) -> Result<()> {
+    let mut files = crate::paths::Files::default();
+    files.input("--history", &args.history)?;
+    if let Some(m) = &args.model {
+        files.input("--model", m)?;
+    }
+    if let Some(d) = &args.data {
+        crate::paths::non_empty("--data", d)?;
+        files.source("--data", &Source::parse(d))?;
+    }
+    crate::paths::non_empty("--out", &args.out.to_string_lossy())?;
+    for name in crate::plan::PLOT_FILES {
+        files.output("--out", &args.out.join(name))?;
+    }
+    files.check(&[])?;
+    crate::plan::check_output_dir(&args.out, "--out")?;
     let history = read_history(&args.history)?;
-    std::fs::create_dir_all(&args.out).map_err(|e| mlp::Error::io(&args.out, e))?;
-    let mut written = curves(&args.out, &history)?;
-    if let (Some(model_path), Some(data)) = (&args.model, &args.data) {
-        let saved = model_file::load(model_path)?;
-        let data = load_for_model(&Source::parse(data), &saved.meta)?;
-        written.extend(confusion(&args.out, &saved.model, &saved.meta, &data)?);
-        if let Some(plane) = Plane::new(&saved.meta, &data) {
-            written.push(plane.png(&args.out, &saved.model, "decision boundary")?);
+    let model = match (&args.model, &args.data) {
+        (Some(model_path), Some(data)) => {
+            let saved = model_file::load(model_path)?;
+            let data = load_for_model(&Source::parse(data), &saved.meta, b',')?;
+            Some((saved, data))
         }
-    }
-    for p in written {
-        println!("wrote {}", p.display());
-    }
+        _ => None,
+    };
+    let written = staged(&args.out, |stage| {
+        let mut written = curves(stage, &history)?;
+        if let Some((saved, data)) = &model {
+            written.extend(confusion(stage, &saved.model, &saved.meta, data)?);
+            if let Some(plane) = Plane::new(&saved.meta, data) {
+                written.push(plane.png(stage, &saved.model, "decision boundary")?);
+            }
+        }
+        Ok(written)
+    })?;
+    let text: String = written.iter().map(|p| format!("wrote {}\n", p.display())).collect();
+    crate::term::out(&text)?;
     Ok(())
 }

@@ -1,21 +1,30 @@
 //! `mlp predict`: a CSV of any size through a saved model, chunk by chunk, with the preprocessing
-//! the model was trained with; the output file appears only when complete.
+//! the model was trained with; the output file appears only when complete. A signal stops it
+//! between chunks (no output file is left); a prediction that is not a finite number is an error
+//! naming the input line, never a `NaN` in the output.
 
+use crate::Interrupted;
 use crate::flags::PredictArgs;
 use crate::output::Output;
+use crate::paths::Files;
+use crate::signals::{self, INTERRUPT};
 use anyhow::Result;
-use mlp::data::csv::CsvReader;
+use mlp::data::csv::{CsvReader, Table};
 use mlp::model_file;
+use std::path::Path;
+use std::sync::atomic::Ordering;
 
 /// `mlp predict`.
 pub fn run(args: PredictArgs) -> Result<()> {
+    signals::graceful();
     if args.chunk_rows == 0 {
         return Err(mlp::Error::config("--chunk-rows", "must be at least 1").into());
     }
+    check_files(&args)?;
     let saved = model_file::load(&args.model)?;
     let mut reader = match &args.input {
-        Some(p) => CsvReader::open(p)?,
-        None => CsvReader::stdin()?,
+        Some(p) => CsvReader::open_with(p, args.delimiter)?,
+        None => CsvReader::stdin_with(args.delimiter)?,
     };
     let classes = saved.meta.classes.clone();
     if args.proba && classes.is_none() {
@@ -36,8 +45,15 @@ pub fn run(args: PredictArgs) -> Result<()> {
     }
     out.put(format!("{}\n", header.join(",")).as_bytes())?;
     let mut text = String::new();
-    saved.meta.input.transform_stream(&mut reader, args.chunk_rows, |x| {
+    let mut rows = 0usize;
+    while let Some(chunk) = reader.next_chunk(args.chunk_rows)? {
+        if INTERRUPT.load(Ordering::SeqCst) {
+            return Err(interrupted(rows, args.output.as_deref()));
+        }
+        chunk.check_f32_range()?;
+        let x = saved.meta.input.transform_features(&chunk)?;
         let p = saved.model.predict(&x)?;
+        check_finite(&chunk, &p)?;
         text.clear();
         for r in 0..p.rows {
             let row = p.row(r);
@@ -60,9 +76,55 @@ pub fn run(args: PredictArgs) -> Result<()> {
             }
             text.push('\n');
         }
-        out.put(text.as_bytes())
-    })?;
+        out.put(text.as_bytes())?;
+        rows += p.rows;
+    }
+    if INTERRUPT.load(Ordering::SeqCst) {
+        return Err(interrupted(rows, args.output.as_deref()));
+    }
     out.finish()
+}
+
+/// The output against the model and the input (and stdout, when it is a file, against both).
+fn check_files(args: &PredictArgs) -> Result<()> {
+    let mut files = Files::default();
+    files.input("the model file", &args.model)?;
+    if let Some(p) = &args.input {
+        files.input("--input", p)?;
+    }
+    match &args.output {
+        Some(p) => files.output("--output", p)?,
+        // `mlp predict m --input x.csv >> x.csv` would read its own predictions back.
+        None if std::fs::metadata("/dev/stdout").is_ok_and(|m| m.is_file()) => {
+            files.output("stdout", Path::new("/dev/stdout"))?
+        }
+        None => &mut files,
+    };
+    files.check(&[])
+}
+
+fn interrupted(rows: usize, output: Option<&Path>) -> anyhow::Error {
+    let kept = match output {
+        Some(p) => format!("{} was not written", p.display()),
+        None => format!("{rows} rows were written to stdout"),
+    };
+    Interrupted(format!("interrupted ({}) after {rows} rows; {kept}", signals::name())).into()
+}
+
+/// Refuses a chunk whose predictions are not all finite, naming the first such row's line.
+fn check_finite(chunk: &Table, p: &mlp::Matrix) -> Result<()> {
+    for r in 0..p.rows {
+        if let Some(v) = p.row(r).iter().find(|v| !v.is_finite()) {
+            return Err(mlp::Error::Data(format!(
+                "{}:{}: the prediction for this row is {v}; its values are too large for the model \
+                 (check the row, or retrain on data in this range)",
+                chunk.path,
+                chunk.line(r)
+            ))
+            .into());
+        }
+    }
+    Ok(())
 }
 
 /// Quotes a label that holds a comma, quote or line break, as CSV requires.

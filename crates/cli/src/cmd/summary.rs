@@ -1,24 +1,26 @@
 //! `mlp summary`: the Keras-style table of a model file or of a layer spec.
 
 use crate::flags::SummaryArgs;
+use crate::term;
 use anyhow::Result;
 use mlp::model_file::{self, InputSpec};
 use mlp::{Error, ModelConfig};
+use std::fmt::Write as _;
 
 /// `mlp summary`.
 pub fn run(args: SummaryArgs) -> Result<()> {
     if let Some(spec) = &args.layers {
         let inputs = args.inputs.ok_or_else(|| Error::config("--inputs", "give the input width with --layers"))?;
-        print!("{}", ModelConfig::parse(inputs, spec)?.summary());
+        term::out(&ModelConfig::parse(inputs, spec)?.summary())?;
         return Ok(());
     }
     let Some(path) = &args.model else {
         return Err(Error::config("summary", "give a model file, or --layers and --inputs").into());
     };
     let saved = model_file::load(path)?;
-    print!("{}", saved.model.summary());
+    let mut text = saved.model.summary();
     let m = &saved.meta;
-    println!("Loss: {}", m.loss);
+    let _ = writeln!(text, "Loss: {}", m.loss);
     let input = match &m.input {
         InputSpec::Table { preprocessor } => {
             format!("CSV columns {} (target `{}`)", preprocessor.input_columns().join(", "), preprocessor.target_name())
@@ -28,16 +30,17 @@ pub fn run(args: SummaryArgs) -> Result<()> {
         }
         InputSpec::Pixels { rows, cols, .. } => format!("{rows}×{cols} pixels, 0-255 scaled to [0, 1]"),
     };
-    println!("Input: {input}");
+    let _ = writeln!(text, "Input: {input}");
     if let Some(c) = &m.classes {
-        println!("Classes: {}", c.join(", "));
+        let _ = writeln!(text, "Classes: {}", c.join(", "));
     }
     if let Some(h) = &m.history {
         let metrics: Vec<String> = h.final_metrics.iter().map(|(k, v)| format!("{k} {v:.4}")).collect();
-        println!("Trained: {} epochs; last epoch {}", h.epochs, metrics.join("  "));
+        let _ = writeln!(text, "Trained: {} epochs; last epoch {}", h.epochs, metrics.join("  "));
     }
     if !m.created_by.is_empty() {
-        println!("Written by: {}", m.created_by);
+        let _ = writeln!(text, "Written by: {}", m.created_by);
     }
+    term::out(&text)?;
     Ok(())
 }

@@ -1,55 +1,24 @@
 //! `mlp train`: data → fitted preprocessing → model → training on the chosen device → model file,
-//! history, plots and the final scores.
+//! then history and plots, and the final scores. The library work (defaults for the task, class
+//! weights, architecture checks, the width of the one-hot expansion) is `mlp::setup`'s; `run` is
+//! the order of the steps, each refusing what it can before the next allocates.
 
 use crate::Interrupted;
 use crate::cmd::plot::{self, MAX_FRAMES, Plane};
 use crate::flags::{LogFormat, TrainArgs, TrainSettings};
 use crate::plan::{Device, StoredTraining, TrainPlan};
 use crate::progress::{Progress, Snapshots};
+use crate::signals::{self, INTERRUPT};
 use crate::source::{CsvOptions, TrainData, load_train};
+use crate::term;
 use anyhow::{Context, Result, bail};
 use mlp::backend::cuda::Cuda;
 use mlp::data::{Dataset, Targets};
 use mlp::model_file::{self, HistorySummary, ModelMeta, SavedModel};
+use mlp::setup;
 use mlp::train::{Checkpoint, FitConfig, History, MemoryEstimate, StopReason, Trainer, available_memory};
 use mlp::{Error, Loss, Model, ModelConfig};
-use std::path::PathBuf;
-use std::sync::atomic::AtomicBool;
-
-/// Set by the Ctrl-C handler; the trainer stops at the end of the current batch.
-pub static INTERRUPT: AtomicBool = AtomicBool::new(false);
-
-/// The default network for a task when `--layers` is not given: one hidden layer of 64 ReLUs and
-/// the output the loss needs.
-fn default_layers(loss: Loss, classes: Option<usize>, targets: &Targets) -> String {
-    let out = match (loss, classes) {
-        (Loss::BinaryCrossEntropy, _) => "1:sigmoid".to_string(),
-        (l, Some(k)) if l.is_classification() => format!("{k}:softmax"),
-        _ => match targets {
-            Targets::Values(m) => format!("{}:linear", m.cols),
-            Targets::Classes { .. } => "1:linear".to_string(),
-        },
-    };
-    format!("64:relu,{out}")
-}
-
-/// The loss when `--loss` is not given: cross-entropy for classes, mean squared error for values.
-fn default_loss(data: &TrainData) -> Loss {
-    if data.classes.is_some() { Loss::CategoricalCrossEntropy } else { Loss::Mse }
-}
-
-/// Balanced class weights `n / (k · n_c)` (scikit-learn's `class_weight="balanced"`).
-fn auto_class_weights(y: &Targets) -> Result<Vec<f32>> {
-    let Targets::Classes { labels, n_classes } = y else {
-        bail!("--class-weight needs class targets, but this is a regression");
-    };
-    let mut counts = vec![0usize; *n_classes];
-    for &l in labels {
-        counts[l] += 1;
-    }
-    let n = labels.len() as f32;
-    Ok(counts.iter().map(|&c| if c == 0 { 0.0 } else { n / (*n_classes as f32 * c as f32) }).collect())
-}
+use std::path::{Path, PathBuf};
 
 /// Scores to report: accuracy for classes, mae/r2 for values.
 fn headline(model: &Model, data: &Dataset, loss: Loss, threads: usize) -> Result<Vec<(String, f64)>> {
@@ -61,41 +30,100 @@ fn headline(model: &Model, data: &Dataset, loss: Loss, threads: usize) -> Result
     Ok(keys.iter().filter_map(|k| ev.metrics.get(*k).map(|v| (k.to_string(), *v))).collect())
 }
 
+/// A line on stderr unless `--quiet`.
+fn say(plan: &TrainPlan, text: &str) {
+    if !plan.quiet {
+        term::errln(text);
+    }
+}
+
 /// `mlp train`.
 pub fn run(args: TrainArgs) -> Result<()> {
     let plan = TrainPlan::new(args)?;
-    let say = |text: &str| {
-        if !plan.quiet {
-            eprintln!("{text}");
-        }
-    };
+    signals::graceful();
     if plan.demo && plan.resume.is_none() {
         say(
+            &plan,
             "training the demo: two spirals (builtin:spirals), 10:relu,2:softmax; `mlp train --help` for your own data",
         );
     }
-    let s = &plan.settings;
-    let csv = CsvOptions { target: s.target.as_deref(), drop: s.drop.as_deref().unwrap_or(&[]), impute: s.impute };
-    let test_split = plan.demo.then_some(crate::plan::DEMO_TEST_SPLIT);
-    let data = load_train(&plan.data, plan.test.as_ref(), &csv, plan.loss, plan.fit.seed, test_split)?;
-    for note in &data.notes {
-        say(note);
-    }
-    let loss = plan.loss.unwrap_or_else(|| default_loss(&data));
+    let init_from = plan.settings.init_from.as_ref().map(|p| model_file::load(p)).transpose()?;
+    let data = load_data(&plan, init_from.as_ref())?;
+    let loss = plan.loss.unwrap_or_else(|| setup::default_loss(data.classes.is_some()));
     let mut fit = plan.fit.clone();
     fit.loss = loss;
     if plan.class_weight_auto {
-        fit.class_weights = Some(auto_class_weights(&data.train.y)?);
+        fit.class_weights = Some(setup::balanced_class_weights(&data.train.y)?);
     }
+    let config = architecture(&plan, loss, &data, init_from.as_ref())?;
+    check_memory(&plan, &MemoryEstimate::new(&config, data.train.len(), &fit), true)?;
+    let mut model = match &init_from {
+        Some(m) => Model { config: config.clone(), params: m.model.params.clone() },
+        None => config.init(fit.seed)?,
+    };
+    let meta = model_meta(&plan, loss, &data, &fit)?;
+    describe(&plan, &model, &data, &fit);
+    let plane = plan.plots.as_ref().and_then(|_| Plane::new(&meta, &data.train));
+    let mut snapshots = Snapshots { every: fit.epochs.div_ceil(MAX_FRAMES).max(1), frames: Vec::new() };
+    let history = train(&plan, &fit, &mut model, &data.train, &meta, plane.is_some().then_some(&mut snapshots))?;
+    if let StopReason::Interrupted { epoch, batch } = history.stop {
+        return Err(Interrupted(format!(
+            "interrupted at epoch {epoch}, batch {batch} ({}); checkpoint saved to {1}; continue with `mlp train --resume {1}`; {2} was not written",
+            signals::name(),
+            plan.checkpoint.display(),
+            plan.out.display()
+        ))
+        .into());
+    }
+    let saved = SavedModel { model, meta: ModelMeta { history: Some(HistorySummary::of(&history)), ..meta } };
+    model_file::save(&plan.out, &saved)?;
+    let mut written = vec![plan.out.clone()];
+    written.extend(side_outputs(&plan, &saved, &data, &history, plane.as_ref(), snapshots.frames)?);
+    report(&plan, &saved, &data, &history, &written)
+}
 
-    // The architecture: --layers, else --init-from's, else the default for the task.
-    let init_from = s.init_from.as_ref().map(|p| model_file::load(p)).transpose()?;
+/// Reads the training (and test) data. The memory a run needs is checked twice before it is
+/// allocated: here on the shape of the data, before its one-hot matrix exists, and in `run` on
+/// the final architecture, before the weights exist.
+fn load_data(plan: &TrainPlan, init_from: Option<&SavedModel>) -> Result<TrainData> {
+    let s = &plan.settings;
+    let csv = CsvOptions {
+        target: s.target.as_deref(),
+        drop: s.drop.as_deref().unwrap_or(&[]),
+        impute: s.impute,
+        delimiter: plan.delimiter,
+    };
+    let test_split = plan.demo.then_some(crate::plan::DEMO_TEST_SPLIT);
+    let mut before_encoding = |width: usize, rows: usize, classes: Option<usize>| -> Result<()> {
+        // The spec this run will use; a bad one is reported later, with the data known.
+        let config = match (&s.layers, init_from) {
+            (Some(spec), _) => ModelConfig::parse(width, spec).ok(),
+            (None, Some(m)) => Some(ModelConfig { input_dim: width, ..m.model.config.clone() }),
+            (None, None) => ModelConfig::parse(width, &format!("64:relu,{}:linear", classes.unwrap_or(1))).ok(),
+        };
+        match config {
+            Some(c) => check_memory(plan, &MemoryEstimate::new(&c, rows, &plan.fit), false),
+            None => Ok(()),
+        }
+    };
+    let data =
+        load_train(&plan.data, plan.test.as_ref(), &csv, plan.loss, plan.fit.seed, test_split, &mut before_encoding)?;
+    for note in &data.notes {
+        say(plan, note);
+    }
+    Ok(data)
+}
+
+/// The architecture: `--layers`, else `--init-from`'s, else the default for the task; with the
+/// initializer and penalties applied and checked against the loss, the classes and `--init-from`.
+fn architecture(plan: &TrainPlan, loss: Loss, data: &TrainData, init_from: Option<&SavedModel>) -> Result<ModelConfig> {
+    let s = &plan.settings;
     let n_classes = data.classes.as_ref().map(Vec::len);
     let input_dim = data.train.x.cols;
-    let mut config = match (&s.layers, &init_from) {
+    let mut config = match (&s.layers, init_from) {
         (Some(spec), _) => ModelConfig::parse(input_dim, spec)?,
         (None, Some(m)) => m.model.config.clone(),
-        (None, None) => ModelConfig::parse(input_dim, &default_layers(loss, n_classes, &data.train.y))?,
+        (None, None) => ModelConfig::parse(input_dim, &setup::default_layers(loss, n_classes, &data.train.y))?,
     };
     if let Some(init) = plan.init {
         config = config.with_init(init);
@@ -105,62 +133,44 @@ pub fn run(args: TrainArgs) -> Result<()> {
     }
     loss.check_output(config.output_activation(), config.output_dim())?;
     if let Some(k) = n_classes {
-        let out = config.output_dim();
-        if loss.is_classification() && ((out == 1 && k > 2) || (out > 1 && k > out)) {
-            return Err(Error::config(
-                "layers",
-                format!("the data has {k} classes but the output layer has {out} units; end with {k}:softmax"),
-            )
-            .into());
-        }
+        setup::check_classes_fit(loss, &config, k)?;
     }
-    let mut model = match &init_from {
-        Some(m) => {
-            if m.model.config.input_dim != input_dim
-                || m.model
-                    .config
-                    .layers
-                    .iter()
-                    .map(|l| (l.units, &l.activation))
-                    .ne(config.layers.iter().map(|l| (l.units, &l.activation)))
-            {
-                bail!(
-                    "--init-from {}: its architecture ({} inputs, {}) differs from this run's ({input_dim} inputs, {})",
-                    s.init_from.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
-                    m.model.config.input_dim,
-                    spec_of(&m.model.config),
-                    spec_of(&config)
-                );
-            }
-            Model { config: config.clone(), params: m.model.params.clone() }
-        }
-        None => config.init(fit.seed)?,
-    };
-    let resume: Option<Checkpoint> = match &plan.resume {
-        Some(p) => Some(model_file::load_checkpoint(p)?.0),
-        None => None,
-    };
+    if let (Some(m), Some(path)) = (init_from, &s.init_from) {
+        setup::check_same_architecture(&m.model.config, &config, &path.display().to_string())?;
+    }
+    Ok(config)
+}
 
-    // Refuse up front a run whose data cannot fit, rather than swapping or being killed mid-run.
-    let estimate = MemoryEstimate::new(&config, data.train.len(), &fit);
-    let mib = |b: u64| b.div_ceil(1 << 20);
-    say(&match plan.log_format {
-        LogFormat::Text => format!(
-            "data needs ~{} MiB ({} MiB in all with parameters, optimizer state and activations)",
-            mib(estimate.data),
-            mib(estimate.total())
-        ),
-        LogFormat::Json => serde_json::json!({
-            "event": "memory",
-            "data_bytes": estimate.data,
-            "total_bytes": estimate.total(),
-        })
-        .to_string(),
-    });
+/// Refuses up front a run that cannot fit, rather than swapping or being killed mid-run; `tell`
+/// reports the estimate (once, for the final architecture).
+fn check_memory(plan: &TrainPlan, estimate: &MemoryEstimate, tell: bool) -> Result<()> {
+    if tell {
+        let mib = |b: u64| b.div_ceil(1 << 20);
+        say(
+            plan,
+            &match plan.log_format {
+                LogFormat::Text => format!(
+                    "data needs ~{} MiB ({} MiB in all with parameters, optimizer state and activations)",
+                    mib(estimate.data),
+                    mib(estimate.total())
+                ),
+                LogFormat::Json => serde_json::json!({
+                    "event": "memory",
+                    "data_bytes": estimate.data,
+                    "total_bytes": estimate.total(),
+                })
+                .to_string(),
+            },
+        );
+    }
     if let Some(available) = memory_limit()? {
         estimate.check(available)?;
     }
+    Ok(())
+}
 
+/// What the model file records beside the weights.
+fn model_meta(plan: &TrainPlan, loss: Loss, data: &TrainData, fit: &FitConfig) -> Result<ModelMeta> {
     // The thread count changes how fast, never what, a run computes (tests/determinism.rs), so it is
     // left out of the file: the same seed then gives byte-identical files with any --threads.
     let stored = StoredTraining {
@@ -168,98 +178,145 @@ pub fn run(args: TrainArgs) -> Result<()> {
         demo: plan.demo,
         fit: FitConfig { threads: 0, ..fit.clone() },
     };
-    let meta = ModelMeta {
+    Ok(ModelMeta {
         loss,
         input: data.input.clone(),
         classes: data.classes.clone(),
         training: Some(serde_json::to_value(&stored).context("cannot record the training settings")?),
         history: None,
         created_by: model_file::created_by(),
-    };
+    })
+}
 
-    if !plan.quiet && plan.log_format == LogFormat::Text {
-        eprint!("{}", model.summary());
-        let test = data.test.as_ref().map(|t| format!(", {} test rows", t.len())).unwrap_or_default();
-        let classes = n_classes.map(|k| format!(", {k} classes")).unwrap_or_default();
-        eprintln!(
-            "data: {} training rows{test}, {input_dim} features{classes}; loss {loss}, optimizer {}, lr {}",
-            data.train.len(),
-            fit.optimizer.name(),
-            fit.optimizer.lr()
-        );
+/// The model summary and a line about the data, before training.
+fn describe(plan: &TrainPlan, model: &Model, data: &TrainData, fit: &FitConfig) {
+    if plan.quiet || plan.log_format != LogFormat::Text {
+        return;
     }
+    term::err(&model.summary());
+    let test = data.test.as_ref().map(|t| format!(", {} test rows", t.len())).unwrap_or_default();
+    let classes = data.classes.as_ref().map(|k| format!(", {} classes", k.len())).unwrap_or_default();
+    term::errln(&format!(
+        "data: {} training rows{test}, {} features{classes}; loss {}, optimizer {}, lr {}",
+        data.train.len(),
+        data.train.x.cols,
+        fit.loss,
+        fit.optimizer.name(),
+        fit.optimizer.lr()
+    ));
+}
 
-    // Callbacks: progress, the demo's plateau stopper, weight snapshots for the animation.
+/// Trains `model` with the callbacks (progress, the demo's plateau stopper, weight snapshots for
+/// the animation) and checkpoints. A diverged run keeps its last finite weights (see [`diverged`]).
+fn train(
+    plan: &TrainPlan,
+    fit: &FitConfig,
+    model: &mut Model,
+    data: &Dataset,
+    meta: &ModelMeta,
+    snapshots: Option<&mut Snapshots>,
+) -> Result<History> {
     let mut progress = Progress::new(plan.log_format, plan.quiet);
     let mut plateau = mlp::recipes::Spirals::new(fit.seed).stopper;
-    let plane = plan.plots.as_ref().and_then(|_| Plane::new(&meta, &data.train));
-    let mut snapshots = Snapshots { every: fit.epochs.div_ceil(MAX_FRAMES).max(1), frames: Vec::new() };
     let ck_path = plan.checkpoint.clone();
-    let mut sink = |ck: &Checkpoint| model_file::save_checkpoint(&ck_path, ck, &meta);
-    let mut trainer = Trainer::new(&fit).interrupt(&INTERRUPT).checkpoints(plan.checkpoint_every, &mut sink);
+    let mut sink = |ck: &Checkpoint| model_file::save_checkpoint(&ck_path, ck, meta);
+    let mut trainer = Trainer::new(fit).interrupt(&INTERRUPT).checkpoints(plan.checkpoint_every, &mut sink);
     trainer = trainer.callback(&mut progress);
     if plan.demo {
         trainer = trainer.callback(&mut plateau);
     }
-    if plane.is_some() {
-        trainer = trainer.callback(&mut snapshots);
+    if let Some(s) = snapshots {
+        trainer = trainer.callback(s);
     }
-    if let Some(ck) = resume {
-        trainer = trainer.resume(ck);
+    if let Some(p) = &plan.resume {
+        trainer = trainer.resume(model_file::load_checkpoint(p)?.0);
     }
     let result = match plan.device {
-        Device::Cpu => trainer.fit(&mut model, &data.train),
-        Device::Cuda => trainer.fit_on(&Cuda::new(0)?, &mut model, &data.train),
+        Device::Cpu => trainer.fit(model, data),
+        Device::Cuda => trainer.fit_on(&Cuda::new(0)?, model, data),
     };
-    let history = match result {
-        Ok(h) => h,
-        Err(e @ Error::NonFinite { .. }) => {
-            // The model holds the last finite weights; keep them, never a NaN.
-            if model.check().is_ok() {
-                let saved = SavedModel { model, meta: meta.clone() };
-                model_file::save(&plan.out, &saved)?;
-                return Err(anyhow::Error::from(e)
-                    .context(format!("training diverged; the last good weights are in {}", plan.out.display())));
-            }
-            return Err(e.into());
-        }
-        Err(e) => return Err(e.into()),
+    match result {
+        Ok(h) => Ok(h),
+        Err(e @ Error::NonFinite { .. }) => Err(diverged(plan, e, model, meta)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// A diverged run: the model holds the last finite weights; they go to `--out` when that is a
+/// new file, else beside it (`NAME.diverged.safetensors`), so that a good model already at
+/// `--out` is never replaced by one from a failed run. Never a NaN.
+fn diverged(plan: &TrainPlan, e: Error, model: &Model, meta: &ModelMeta) -> anyhow::Error {
+    if model.check().is_err() {
+        return e.into();
+    }
+    let (path, kept) = if plan.out.exists() {
+        (beside(&plan.out, "diverged"), format!("; {} is unchanged", plan.out.display()))
+    } else {
+        (plan.out.clone(), String::new())
     };
+    signals::watch(&path);
+    let saved = SavedModel { model: model.clone(), meta: meta.clone() };
+    if let Err(w) = model_file::save(&path, &saved) {
+        return anyhow::Error::from(e)
+            .context(format!("training diverged, and its last good weights were not saved ({w})"));
+    }
+    anyhow::Error::from(e).context(format!("training diverged; the last good weights are in {}{kept}", path.display()))
+}
+
+/// `dir/stem.TAG.ext` beside `path` (`m.safetensors` → `m.diverged.safetensors`).
+fn beside(path: &Path, tag: &str) -> PathBuf {
+    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = match path.extension() {
+        Some(ext) => format!("{stem}.{tag}.{}", ext.to_string_lossy()),
+        None => format!("{stem}.{tag}"),
+    };
+    path.with_file_name(name)
+}
+
+/// The history and the plots, written after the model so that a failure here (a full disk) never
+/// costs it; each appears whole or not at all. Returns what was written.
+fn side_outputs(
+    plan: &TrainPlan,
+    saved: &SavedModel,
+    data: &TrainData,
+    history: &History,
+    plane: Option<&Plane>,
+    mut frames: Vec<(usize, Model)>,
+) -> Result<Vec<PathBuf>> {
+    let mut written = Vec::new();
+    let mut failed = Vec::new();
     if let Some(path) = &plan.history {
-        model_file::write_atomic(path, plot::history_jsonl(&history).as_bytes())?;
-    }
-    if let StopReason::Interrupted { epoch, batch } = history.stop {
-        return Err(Interrupted(format!(
-            "interrupted at epoch {epoch}, batch {batch}; checkpoint saved to {0}; continue with `mlp train --resume {0}`",
-            plan.checkpoint.display()
-        ))
-        .into());
-    }
-
-    let meta = ModelMeta { history: Some(HistorySummary::of(&history)), ..meta };
-    let saved = SavedModel { model, meta };
-    model_file::save(&plan.out, &saved)?;
-    let mut written = vec![plan.out.clone()];
-    written.extend(plan.history.clone());
-
-    if let Some(dir) = &plan.plots {
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        written.extend(plot::curves(dir, &history)?);
-        let shown = data.test.as_ref().unwrap_or(&data.train);
-        written.extend(plot::confusion(dir, &saved.model, &saved.meta, shown)?);
-        if let Some(plane) = &plane {
-            written.push(plane.png(dir, &saved.model, "decision boundary")?);
-            let mut frames = snapshots.frames;
-            let last = history.last().map_or(0, |r| r.epoch);
-            if frames.last().is_none_or(|(e, _)| *e != last) {
-                frames.push((last, saved.model.clone()));
-            }
-            if frames.len() >= 2 {
-                written.push(plane.gif(dir, &frames)?);
-            }
+        match model_file::write_atomic(path, plot::history_jsonl(history).as_bytes()) {
+            Ok(()) => written.push(path.clone()),
+            Err(e) => failed.push(format!("the history was not written ({e})")),
         }
     }
-    report(&plan, &saved, &data, &history, &written)
+    if let Some(dir) = &plan.plots {
+        let drawn = plot::staged(dir, |stage| {
+            let mut files = plot::curves(stage, history)?;
+            let shown = data.test.as_ref().unwrap_or(&data.train);
+            files.extend(plot::confusion(stage, &saved.model, &saved.meta, shown)?);
+            if let Some(plane) = plane {
+                files.push(plane.png(stage, &saved.model, "decision boundary")?);
+                let last = history.last().map_or(0, |r| r.epoch);
+                if frames.last().is_none_or(|(e, _)| *e != last) {
+                    frames.push((last, saved.model.clone()));
+                }
+                if frames.len() >= 2 {
+                    files.push(plane.gif(stage, &frames)?);
+                }
+            }
+            Ok(files)
+        });
+        match drawn {
+            Ok(files) => written.extend(files),
+            Err(e) => failed.push(format!("the plots were not written ({})", crate::one_line(&e))),
+        }
+    }
+    if !failed.is_empty() {
+        bail!("the model was saved to {}, but {}", plan.out.display(), failed.join("; and "));
+    }
+    Ok(written)
 }
 
 /// The memory a run may use: `MLP_MEMORY_LIMIT_BYTES` when set (for tests, and for a user who
@@ -272,10 +329,6 @@ fn memory_limit() -> Result<Option<u64>> {
         },
         Err(_) => Ok(available_memory()),
     }
-}
-
-fn spec_of(cfg: &ModelConfig) -> String {
-    cfg.layers.iter().map(|l| format!("{}:{}", l.units, l.activation)).collect::<Vec<_>>().join(",")
 }
 
 /// The final result on stdout (text or one JSON object).
@@ -308,16 +361,19 @@ fn report(
             "test": test.as_deref().map(obj),
             "files": written.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
         });
-        println!("{j}");
+        term::outln(&j.to_string())?;
         return Ok(());
     }
     let fmt = |m: &[(String, f64)]| m.iter().map(|(k, v)| format!("{k} {v:.4}")).collect::<Vec<_>>().join("  ");
     let restored = history.restored_epoch.map(|e| format!("; kept the weights of epoch {e}")).unwrap_or_default();
-    println!("trained {} epochs ({stop}{restored})", history.epochs.len());
-    println!("train: {}", fmt(&train));
+    let mut text = format!("trained {} epochs ({stop}{restored})\ntrain: {}\n", history.epochs.len(), fmt(&train));
     if let Some(t) = &test {
-        println!("test:  {}", fmt(t));
+        text.push_str(&format!("test:  {}\n", fmt(t)));
     }
-    println!("wrote {}", written.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "));
+    text.push_str(&format!(
+        "wrote {}\n",
+        written.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+    ));
+    term::out(&text)?;
     Ok(())
 }

@@ -143,3 +143,144 @@ pub fn weight_bits(path: &Path) -> Vec<u32> {
     let saved = mlp::model_file::load(path).expect("the model loads");
     saved.model.params.iter().flat_map(|p| p.tensors.iter().flat_map(|t| &t.data).map(|v| v.to_bits())).collect()
 }
+
+/// Every file under `dir` (recursively, hidden ones included) with its bytes, to check that a
+/// failed run left the inputs byte-identical and nothing new (no `.tmp`, no partial output).
+pub fn snapshot(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            let name = p.strip_prefix(dir).unwrap().display().to_string();
+            if e.file_type().unwrap().is_dir() {
+                out.insert(format!("{name}/"), Vec::new());
+                stack.push(p);
+            } else if e.file_type().unwrap().is_file() {
+                out.insert(name, std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    out
+}
+
+/// Asserts that no temporary file or plot stage is left anywhere under `dir`.
+pub fn no_temporaries(dir: &Path, what: &str) {
+    let left: Vec<String> = snapshot(dir).into_keys().filter(|n| n.contains(".tmp")).collect();
+    assert!(left.is_empty(), "{what}: temporary files left: {left:?}");
+}
+
+/// `mlp args…` in `dir`, not waited for, with stdout and stderr piped.
+pub fn spawn(dir: &Path, args: &[&str]) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_mlp"))
+        .current_dir(dir)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run mlp")
+}
+
+/// Sends `signal` (`TERM`, `HUP`, `INT`) to `child` with kill(1).
+pub fn signal(child: &std::process::Child, signal: &str) {
+    let ok = Command::new("kill").args([&format!("-{signal}"), &child.id().to_string()]).status().unwrap();
+    assert!(ok.success(), "kill -{signal} failed");
+}
+
+/// Whether the tests run as root (a tmpfs can then be mounted for a full disk).
+pub fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("Uid:")).map(|l| l.split_whitespace().nth(1) == Some("0")))
+        .unwrap_or(false)
+}
+
+/// A small tmpfs mounted at `dir` (created), unmounted when dropped; `None` (with the reason
+/// printed) when it cannot be mounted, e.g. not root.
+pub struct Tmpfs {
+    pub path: PathBuf,
+}
+
+impl Tmpfs {
+    pub fn mount(dir: PathBuf, size: &str, read_only: bool) -> Option<Tmpfs> {
+        if !is_root() {
+            eprintln!("skipped: mounting a tmpfs needs root");
+            return None;
+        }
+        std::fs::create_dir_all(&dir).unwrap();
+        let opts = format!("size={size}{}", if read_only { ",ro" } else { "" });
+        let status = Command::new("mount").args(["-t", "tmpfs", "-o", &opts, "tmpfs"]).arg(&dir).status();
+        if !status.is_ok_and(|s| s.success()) {
+            eprintln!("skipped: cannot mount a tmpfs at {}", dir.display());
+            return None;
+        }
+        Some(Tmpfs { path: dir })
+    }
+
+    /// Fills the file system until a write fails, leaving (almost) no space.
+    pub fn fill(&self) {
+        use std::io::Write;
+        let mut f = std::fs::File::create(self.path.join("filler")).unwrap();
+        let block = [0u8; 4096];
+        while f.write_all(&block).is_ok() {}
+        let _ = f.flush();
+        let mut small = std::fs::File::create(self.path.join("filler2")).unwrap();
+        while small.write_all(&[0u8; 64]).and_then(|()| small.flush()).is_ok() {}
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.path).status();
+    }
+}
+
+/// Peak resident memory (KiB) of a child, from wait4(2)'s resource usage of that one child (exact
+/// even for a run that ends in a millisecond, where polling VmHWM would miss it); returns it with
+/// the run.
+pub fn peak_kib(mut child: std::process::Child) -> (u64, Run) {
+    use std::io::Read;
+    let drain = |r: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut r) = r {
+                let _ = r.read_to_end(&mut buf);
+            }
+            buf
+        })
+    };
+    let out = drain(child.stdout.take().map(|s| Box::new(s) as Box<dyn Read + Send>));
+    let err = drain(child.stderr.take().map(|s| Box::new(s) as Box<dyn Read + Send>));
+    let mut status = 0;
+    // SAFETY: wait4 writes only into `status` and `usage`, both live for the call.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let pid = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
+    assert_eq!(pid, child.id() as libc::pid_t, "wait4 failed");
+    let code = libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status));
+    let run = Run {
+        args: String::new(),
+        code,
+        stdout: String::from_utf8_lossy(&out.join().unwrap()).into(),
+        stderr: String::from_utf8_lossy(&err.join().unwrap()).into(),
+    };
+    (usage.ru_maxrss as u64, run)
+}
+
+impl Run {
+    /// A finished child as a `Run`.
+    pub fn of(child: std::process::Child) -> Run {
+        Run::from(&[], child.wait_with_output().expect("wait for mlp"))
+    }
+
+    /// Asserts exit `code` with one `mlp: …` line on stderr containing every needle.
+    pub fn exits_with(&self, code: i32, needles: &[&str]) {
+        assert_eq!(self.code, Some(code), "`mlp {}` should exit {code}:\n{}\n{}", self.args, self.stderr, self.stdout);
+        let msg = self.stderr.trim_end();
+        let last = msg.lines().last().unwrap_or("");
+        assert!(last.starts_with("mlp: ") && !msg.contains("panicked"), "one `mlp: ` line expected, got:\n{msg}");
+        for n in needles {
+            assert!(last.contains(n), "`mlp {}`: expected `{n}` in:\n{last}", self.args);
+        }
+    }
+}
