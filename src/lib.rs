@@ -4,6 +4,7 @@
 pub mod backend;
 pub mod data;
 pub mod error;
+pub mod fsio;
 pub mod gradcheck;
 pub mod loss;
 pub mod metrics;

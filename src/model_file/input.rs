@@ -1,0 +1,291 @@
+//! The fitted input pipeline: how raw rows (a CSV table, regenerated built-in data, IDX pixels)
+//! become the model's features, replayed exactly by `evaluate` and `predict`.
+
+use crate::data::csv::{CsvReader, Table};
+use crate::data::{Dataset, Targets};
+use crate::error::{Error, Result};
+use crate::preprocess::Preprocessor;
+use crate::tensor::Matrix;
+use serde::{Deserialize, Serialize};
+
+/// How raw input rows become the model's features, replayed exactly by `evaluate` and `predict`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum InputSpec {
+    /// A CSV table encoded by a fitted [`Preprocessor`] (typing, one-hot, imputation, standardization).
+    Table {
+        /// The fitted preprocessing.
+        preprocessor: Preprocessor,
+    },
+    /// Named numeric columns standardized as `(x − mean) / std` (built-in datasets).
+    Standardized {
+        /// The input column names, in feature order.
+        features: Vec<String>,
+        /// The target column's name in CSV files (`label` or `y`).
+        target: String,
+        /// The training mean of each feature.
+        mean: Vec<f32>,
+        /// The training standard deviation of each feature (never 0).
+        std: Vec<f32>,
+    },
+    /// Image pixels `0..=255`, scaled to `[0, 1]` by dividing by 255 (IDX/MNIST data).
+    Pixels {
+        /// Image height.
+        rows: usize,
+        /// Image width.
+        cols: usize,
+        /// The target column's name in CSV files.
+        target: String,
+    },
+}
+
+impl InputSpec {
+    /// Fits standardization on the columns of `x` (population deviation; a constant column gets 1).
+    pub fn standardize(x: &Matrix, features: Vec<String>, target: &str) -> InputSpec {
+        let n = x.rows.max(1) as f64;
+        let mut mean = vec![0.0f64; x.cols];
+        for r in 0..x.rows {
+            for (m, &v) in mean.iter_mut().zip(x.row(r)) {
+                *m += f64::from(v);
+            }
+        }
+        mean.iter_mut().for_each(|m| *m /= n);
+        let mut var = vec![0.0f64; x.cols];
+        for r in 0..x.rows {
+            for ((s, &v), m) in var.iter_mut().zip(x.row(r)).zip(&mean) {
+                *s += (f64::from(v) - m).powi(2);
+            }
+        }
+        let std = var.iter().map(|s| (s / n).sqrt()).map(|s| if s > 1e-12 { s as f32 } else { 1.0 }).collect();
+        InputSpec::Standardized {
+            features,
+            target: target.to_string(),
+            mean: mean.into_iter().map(|m| m as f32).collect(),
+            std,
+        }
+    }
+
+    /// The model's input width.
+    pub fn n_features(&self) -> usize {
+        match self {
+            InputSpec::Table { preprocessor } => preprocessor.n_features(),
+            InputSpec::Standardized { features, .. } => features.len(),
+            InputSpec::Pixels { rows, cols, .. } => rows * cols,
+        }
+    }
+
+    /// The target column's name in CSV files.
+    pub fn target_name(&self) -> &str {
+        match self {
+            InputSpec::Table { preprocessor } => preprocessor.target_name(),
+            InputSpec::Standardized { target, .. } | InputSpec::Pixels { target, .. } => target,
+        }
+    }
+
+    /// Per-feature `(mean, std)` mapping unscaled numeric features to the model's inputs, for folding
+    /// into an exported graph: the stored statistics, `(0, 255)` for pixels.
+    pub fn scaling(&self) -> (Vec<f32>, Vec<f32>) {
+        match self {
+            InputSpec::Table { preprocessor } => (
+                preprocessor.means().iter().map(|&v| v as f32).collect(),
+                preprocessor.stds().iter().map(|&v| v as f32).collect(),
+            ),
+            InputSpec::Standardized { mean, std, .. } => (mean.clone(), std.clone()),
+            InputSpec::Pixels { rows, cols, .. } => (vec![0.0; rows * cols], vec![255.0; rows * cols]),
+        }
+    }
+
+    /// Applies the scaling to features that are already numbers in the model's column order (a
+    /// built-in dataset regenerated, or raw pixels from the IDX reader, which are scaled already).
+    pub fn scale_numeric(&self, x: &mut Matrix) -> Result<()> {
+        if x.cols != self.n_features() {
+            return Err(Error::Data(format!(
+                "the data has {} features but the model expects {}",
+                x.cols,
+                self.n_features()
+            )));
+        }
+        match self {
+            InputSpec::Standardized { mean, std, .. } => {
+                for r in 0..x.rows {
+                    for ((v, m), s) in x.row_mut(r).iter_mut().zip(mean).zip(std) {
+                        *v = (*v - m) / s;
+                    }
+                }
+                Ok(())
+            }
+            InputSpec::Pixels { .. } => Ok(()),
+            InputSpec::Table { .. } => Err(Error::Data(
+                "this model was trained on a CSV file; give it a CSV file with the same columns".into(),
+            )),
+        }
+    }
+
+    /// The column index of each feature in `table`, checking the header; the target may be present.
+    fn layout(&self, table: &Table) -> Result<Vec<usize>> {
+        let target = self.target_name();
+        match self {
+            InputSpec::Table { .. } => unreachable!("tables go through the preprocessor"),
+            InputSpec::Standardized { features, .. } => {
+                let expected = || features.join(", ");
+                for c in &table.columns {
+                    if c != target && !features.contains(c) {
+                        return Err(Error::format(
+                            &table.path,
+                            format!(
+                                "has a column `{c}` the model was not trained on; expected the columns {} \
+                                 (and optionally `{target}`)",
+                                expected()
+                            ),
+                        ));
+                    }
+                }
+                features
+                    .iter()
+                    .map(|f| {
+                        table.column_index(f).ok_or_else(|| {
+                            Error::format(
+                                &table.path,
+                                format!(
+                                    "has no column `{f}`, which the model needs; expected the columns {}",
+                                    expected()
+                                ),
+                            )
+                        })
+                    })
+                    .collect()
+            }
+            InputSpec::Pixels { rows, cols, .. } => {
+                let idx: Vec<usize> = (0..table.n_cols()).filter(|&j| table.columns[j] != target).collect();
+                if idx.len() != rows * cols {
+                    return Err(Error::format(
+                        &table.path,
+                        format!(
+                            "has {} pixel columns but the model takes {rows}×{cols} = {} pixels (values 0-255), \
+                             plus an optional `{target}` column",
+                            idx.len(),
+                            rows * cols
+                        ),
+                    ));
+                }
+                Ok(idx)
+            }
+        }
+    }
+
+    fn encode(&self, table: &Table, cols: &[usize]) -> Result<Matrix> {
+        let mut x = Matrix::zeros(table.n_rows(), cols.len());
+        for r in 0..table.n_rows() {
+            let row = x.row_mut(r);
+            for (f, &j) in cols.iter().enumerate() {
+                let cell = table.cell(r, j);
+                let v = cell.parse::<f32>().ok().filter(|v| v.is_finite()).ok_or_else(|| {
+                    Error::parse(
+                        &table.path,
+                        table.line(r),
+                        j as u64 + 1,
+                        format!("column `{}` needs a finite number, but this cell is `{cell}`", table.columns[j]),
+                    )
+                })?;
+                row[f] = match self {
+                    InputSpec::Standardized { mean, std, .. } => (v - mean[f]) / std[f],
+                    _ => v / 255.0,
+                };
+            }
+        }
+        Ok(x)
+    }
+
+    /// Encodes the features of `table` (the target column may be present; it is ignored).
+    pub fn transform_features(&self, table: &Table) -> Result<Matrix> {
+        match self {
+            InputSpec::Table { preprocessor } => preprocessor.transform_features(table),
+            _ => self.encode(table, &self.layout(table)?),
+        }
+    }
+
+    /// Encodes the features of a CSV of any size, `chunk_rows` rows at a time (see
+    /// [`Preprocessor::transform_stream`]). Returns the number of rows.
+    pub fn transform_stream(
+        &self,
+        reader: &mut CsvReader,
+        chunk_rows: usize,
+        mut f: impl FnMut(Matrix) -> Result<()>,
+    ) -> Result<usize> {
+        if let InputSpec::Table { preprocessor } = self {
+            return preprocessor.transform_stream(reader, chunk_rows, f);
+        }
+        let header = Table::from_rows(reader.path(), reader.columns().to_vec(), Vec::new());
+        let cols = self.layout(&header)?;
+        let mut n = 0;
+        while let Some(chunk) = reader.next_chunk(chunk_rows)? {
+            n += chunk.n_rows();
+            f(self.encode(&chunk, &cols)?)?;
+        }
+        Ok(n)
+    }
+
+    /// Encodes `table` with its target column into a dataset; class labels are matched against
+    /// `classes` (the model's), and a label never seen in training is an error naming the cell.
+    pub fn transform(&self, table: &Table, classes: Option<&[String]>) -> Result<Dataset> {
+        if let InputSpec::Table { preprocessor } = self {
+            return preprocessor.transform(table);
+        }
+        let x = self.transform_features(table)?;
+        let target = self.target_name();
+        let t = table.column_index(target).ok_or_else(|| {
+            Error::format(
+                &table.path,
+                format!(
+                    "has no target column `{target}`; available columns: {}; add the target to evaluate on this file",
+                    table.columns.join(", ")
+                ),
+            )
+        })?;
+        let y = match classes {
+            Some(labels) => {
+                let mut out = Vec::with_capacity(table.n_rows());
+                for r in 0..table.n_rows() {
+                    let cell = table.cell(r, t);
+                    let found = labels.iter().position(|l| l == cell).or_else(|| {
+                        let v = cell.parse::<f64>().ok()?;
+                        labels.iter().position(|l| l.parse::<f64>().ok() == Some(v))
+                    });
+                    match found {
+                        Some(i) => out.push(i),
+                        None => {
+                            return Err(Error::parse(
+                                &table.path,
+                                table.line(r),
+                                t as u64 + 1,
+                                format!(
+                                    "class `{cell}` in target column `{target}` was not seen in training \
+                                     (known classes: {}); remove these rows or retrain on data that has them",
+                                    labels.join(", ")
+                                ),
+                            ));
+                        }
+                    }
+                }
+                Targets::Classes { labels: out, n_classes: labels.len() }
+            }
+            None => {
+                let mut out = Vec::with_capacity(table.n_rows());
+                for r in 0..table.n_rows() {
+                    let cell = table.cell(r, t);
+                    let v = cell.parse::<f32>().ok().filter(|v| v.is_finite()).ok_or_else(|| {
+                        Error::parse(
+                            &table.path,
+                            table.line(r),
+                            t as u64 + 1,
+                            format!("target column `{target}` needs a number, but this cell is `{cell}`"),
+                        )
+                    })?;
+                    out.push(v);
+                }
+                Targets::Values(Matrix::new(table.n_rows(), 1, out))
+            }
+        };
+        Ok(Dataset::new(x, y))
+    }
+}
