@@ -27,6 +27,11 @@ pub(super) struct CheckpointHeader {
 /// Writes a resumable checkpoint (weights, optimizer state, best weights, loop state) with the
 /// model's metadata to `path`, atomically.
 pub fn save_checkpoint(path: &Path, ck: &Checkpoint, meta: &ModelMeta) -> Result<()> {
+    write_atomic(path, &checkpoint_to_bytes(ck, meta)?)
+}
+
+/// The bytes of the checkpoint file for `ck`: what [`save_checkpoint`] writes, built in memory.
+pub fn checkpoint_to_bytes(ck: &Checkpoint, meta: &ModelMeta) -> Result<Vec<u8>> {
     check_writable(&ck.model)?;
     let mut tensors = Vec::new();
     push_model(&mut tensors, "", &ck.model);
@@ -61,8 +66,7 @@ pub fn save_checkpoint(path: &Path, ck: &Checkpoint, meta: &ModelMeta) -> Result
         "checkpoint".into(),
         serde_json::to_string(&header).map_err(|e| Error::Data(format!("cannot encode the checkpoint state: {e}")))?,
     );
-    let bytes = serialize(&tensors, &metadata)?;
-    write_atomic(path, &bytes)
+    serialize(&tensors, &metadata)
 }
 
 /// Reads and checks a checkpoint written by [`save_checkpoint`].
@@ -73,6 +77,12 @@ pub fn load_checkpoint(path: &Path) -> Result<(Checkpoint, ModelMeta)> {
 /// [`load_checkpoint`] from bytes in memory; `name` stands for the file in messages.
 pub fn load_checkpoint_bytes(bytes: &[u8], name: &str) -> Result<(Checkpoint, ModelMeta)> {
     checkpoint_raw(RawFile::parse(Path::new(name), bytes.to_vec())?)
+}
+
+/// Reads and checks a checkpoint held in memory: [`load_checkpoint_bytes`], under the name that
+/// pairs with [`checkpoint_to_bytes`].
+pub fn checkpoint_from_bytes(bytes: &[u8], name: &str) -> Result<(Checkpoint, ModelMeta)> {
+    load_checkpoint_bytes(bytes, name)
 }
 
 pub(super) fn checkpoint_raw(raw: RawFile) -> Result<(Checkpoint, ModelMeta)> {
@@ -86,14 +96,10 @@ pub(super) fn checkpoint_raw(raw: RawFile) -> Result<(Checkpoint, ModelMeta)> {
     let model = read_model(&raw, "", &header.architecture, &mut used)?;
     let best = if ckh.has_best { Some(read_model(&raw, "best.", &header.architecture, &mut used)?) } else { None };
     let mut optimizer_state = Vec::new();
-    let mut lens = Vec::new();
-    for p in &model.params {
-        lens.push(p.weight.data.len());
-        lens.push(p.bias.len());
-        if let Some(a) = &p.alpha {
-            lens.push(a.len());
-        }
-    }
+    // The optimizer state is numbered by parameter tensor, in the order the writer lays them out.
+    let mut params = Vec::new();
+    push_model(&mut params, "", &model);
+    let lens: Vec<usize> = params.iter().map(|(_, t)| t.len()).collect();
     for (k, &len) in lens.iter().enumerate() {
         let mut states = Vec::new();
         while raw.tensors.contains_key(&format!("optim.{k}.{}", states.len())) {

@@ -26,6 +26,11 @@ impl F32Tensor {
     pub(super) fn new(shape: Vec<usize>, values: impl IntoIterator<Item = f32>) -> Self {
         Self { shape, bytes: values.into_iter().flat_map(f32::to_le_bytes).collect() }
     }
+
+    /// The number of values.
+    pub(super) fn len(&self) -> usize {
+        self.bytes.len() / 4
+    }
 }
 
 /// The safetensors bytes: the 8-byte little-endian header length, the JSON header padded with

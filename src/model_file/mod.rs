@@ -35,7 +35,9 @@ mod params;
 mod validate;
 
 pub use crate::fsio::{AtomicFile, write_atomic};
-pub use checkpoint::{load_checkpoint, load_checkpoint_bytes, save_checkpoint};
+pub use checkpoint::{
+    checkpoint_from_bytes, checkpoint_to_bytes, load_checkpoint, load_checkpoint_bytes, save_checkpoint,
+};
 pub use input::InputSpec;
 pub use meta::{HistorySummary, ModelMeta, SavedModel, created_by};
 
@@ -68,14 +70,26 @@ fn base_metadata(model: &Model, meta: &ModelMeta) -> Result<BTreeMap<String, Str
     ]))
 }
 
-/// Writes `model` and its metadata to `path` atomically: the file is either the old one or the
-/// complete new one, never a mix, whatever happens during the write.
-pub fn save(path: &Path, saved: &SavedModel) -> Result<()> {
+/// The bytes of the model file for `saved`: what [`save`] writes, built entirely in memory (for a
+/// browser, a Python front end or a server that never touches the disk). The same model gives
+/// the same bytes.
+pub fn to_bytes(saved: &SavedModel) -> Result<Vec<u8>> {
     check_writable(&saved.model)?;
     let mut tensors = Vec::new();
     push_model(&mut tensors, "", &saved.model);
-    let bytes = serialize(&tensors, &base_metadata(&saved.model, &saved.meta)?)?;
-    write_atomic(path, &bytes)
+    serialize(&tensors, &base_metadata(&saved.model, &saved.meta)?)
+}
+
+/// Reads and checks a model file held in memory; `name` stands for the file in messages. The
+/// same as [`load_bytes`], under the name that pairs with [`to_bytes`].
+pub fn from_bytes(bytes: &[u8], name: &str) -> Result<SavedModel> {
+    load_bytes(bytes, name)
+}
+
+/// Writes `model` and its metadata to `path` atomically: the file is either the old one or the
+/// complete new one, never a mix, whatever happens during the write.
+pub fn save(path: &Path, saved: &SavedModel) -> Result<()> {
+    write_atomic(path, &to_bytes(saved)?)
 }
 
 /// Reads and checks a model file written by [`save`] (or by any safetensors writer using the

@@ -111,6 +111,24 @@ fn checkpoint_round_trip_is_bit_exact() {
     assert_eq!(back.best.as_ref().map(bits), ck.best.as_ref().map(bits));
     // A checkpoint also loads as a model.
     assert_eq!(bits(&load(&path).unwrap().model), bits(&ck.model));
+    // In memory: the same bytes as the file, and back.
+    let bytes = checkpoint_to_bytes(&ck, &meta(2)).unwrap();
+    assert_eq!(bytes, std::fs::read(&path).unwrap());
+    let (mem, m) = checkpoint_from_bytes(&bytes, "<memory>").unwrap();
+    assert_eq!((mem.state, m), (back.state, meta(2)));
+}
+
+#[test]
+fn model_bytes_in_memory_are_the_file() {
+    let model = ModelConfig::parse(3, "4:prelu,3:softmax").unwrap().init(3).unwrap();
+    let saved = SavedModel { model, meta: meta(3) };
+    let bytes = to_bytes(&saved).unwrap();
+    let path = tmp("mem");
+    save(&path, &saved).unwrap();
+    assert_eq!(std::fs::read(&path).unwrap(), bytes);
+    assert_eq!(from_bytes(&bytes, "<memory>").unwrap(), saved);
+    let e = from_bytes(&bytes[..20], "<memory>").unwrap_err().to_string();
+    assert!(e.starts_with("<memory>: "), "{e}");
 }
 
 fn expect_err(path: &Path, needle: &str) {
