@@ -304,11 +304,7 @@ impl Preprocessor {
                             "the target `{name}` is empty; every row needs a class, remove the row or fill it"
                         )));
                     }
-                    let found = labels.iter().position(|l| l == cell).or_else(|| {
-                        let v = cell.parse::<f64>().ok()?;
-                        labels.iter().position(|l| l.parse::<f64>().ok() == Some(v))
-                    });
-                    match found {
+                    match label_index(labels, cell) {
                         Some(i) => out.push(i),
                         None => {
                             return Err(at(format!(
@@ -538,6 +534,103 @@ impl Preprocessor {
     pub fn imputed(&self) -> &[(String, usize)] {
         &self.imputed
     }
+    /// Checks a preprocessor read from a file (which anyone can write) for internal consistency:
+    /// the column names, widths, statistics and labels that [`transform`](Self::transform) indexes
+    /// and divides by. The error names the offending field.
+    pub fn check(&self) -> std::result::Result<(), String> {
+        if self.columns.is_empty() {
+            return Err("`preprocessor.columns` is empty; a model needs at least one input column".into());
+        }
+        let target = self.target_name();
+        let mut seen = std::collections::BTreeSet::new();
+        for (i, c) in self.columns.iter().enumerate() {
+            let at = format!("`preprocessor.columns[{i}]` (`{}`)", c.name());
+            if !seen.insert(c.name()) {
+                return Err(format!("{at} names a column twice"));
+            }
+            if c.name() == target {
+                return Err(format!("{at} is also the target column"));
+            }
+            if self.dropped.iter().any(|d| d == c.name()) {
+                return Err(format!("{at} is also listed in `preprocessor.dropped`"));
+            }
+            match c {
+                Column::Numeric { fill, .. } if !(fill.is_finite() && fill.abs() <= f64::from(f32::MAX)) => {
+                    return Err(format!("{at} has a `fill` {fill:?} that is not a finite number in f32's range"));
+                }
+                Column::Numeric { .. } => {}
+                Column::Categorical { categories, fill, .. } => {
+                    if categories.is_empty() {
+                        return Err(format!("{at} has no `categories`"));
+                    }
+                    // Encoding looks categories up by binary search.
+                    if let Some(w) = categories.windows(2).find(|w| w[0] >= w[1]) {
+                        return Err(format!(
+                            "{at} has `categories` out of order or repeated (`{}` before `{}`)",
+                            w[0], w[1]
+                        ));
+                    }
+                    if self.impute && categories.binary_search(fill).is_err() {
+                        return Err(format!("{at} has a `fill` `{fill}` that is not one of its categories"));
+                    }
+                }
+            }
+        }
+        let width: usize = self.columns.iter().map(Column::width).sum();
+        for (field, v) in [("means", &self.means), ("stds", &self.stds)] {
+            if v.len() != width {
+                return Err(format!(
+                    "`preprocessor.{field}` has {} values but the columns expand to {width} features",
+                    v.len()
+                ));
+            }
+        }
+        if let Some(f) = self.means.iter().position(|m| !m.is_finite() || m.abs() > f64::from(f32::MAX)) {
+            return Err(format!(
+                "`preprocessor.means[{f}]` is {:?}, not a finite number in f32's range",
+                self.means[f]
+            ));
+        }
+        if let Some(f) = self.stds.iter().position(|s| !(s.is_finite() && *s > 0.0 && *s <= f64::from(f32::MAX))) {
+            return Err(format!(
+                "`preprocessor.stds[{f}]` is {}; a standard deviation must be finite and positive",
+                self.stds[f]
+            ));
+        }
+        if let TargetEncoding::Classes { labels, .. } = &self.target {
+            check_labels(labels).map_err(|e| format!("`preprocessor.target.labels` {e}"))?;
+        }
+        Ok(())
+    }
+}
+
+/// Checks a list of class labels read from a file: at least one, none empty, no two the same
+/// class (`1` and `1.0` are one class, see [`label_index`]).
+pub fn check_labels(labels: &[String]) -> std::result::Result<(), String> {
+    if labels.is_empty() {
+        return Err("is empty; a classifier has at least one class".into());
+    }
+    for (i, l) in labels.iter().enumerate() {
+        if l.trim().is_empty() {
+            return Err(format!("has an empty label at index {i}"));
+        }
+        if let Some(j) = label_index(&labels[..i], l) {
+            return Err(format!("has the class `{l}` twice (at {j} as `{}` and at {i})", labels[j]));
+        }
+    }
+    Ok(())
+}
+
+/// The index of `cell` among the class `labels`: an exact match, or else the label with the
+/// same numeric value (`1`, `1.0` and ` 1` are one class), or else the same text once trimmed.
+pub fn label_index(labels: &[String], cell: &str) -> Option<usize> {
+    labels.iter().position(|l| l == cell).or_else(|| {
+        let cell = cell.trim();
+        match cell.parse::<f64>() {
+            Ok(v) if v.is_finite() => labels.iter().position(|l| l.trim().parse::<f64>().ok() == Some(v)),
+            _ => labels.iter().position(|l| l.trim() == cell),
+        }
+    })
 }
 
 /// Types one training column and fits its fill value and categories; returns it with its missing count.

@@ -32,7 +32,7 @@ pub fn save_checkpoint(path: &Path, ck: &Checkpoint, meta: &ModelMeta) -> Result
 
 /// The bytes of the checkpoint file for `ck`: what [`save_checkpoint`] writes, built in memory.
 pub fn checkpoint_to_bytes(ck: &Checkpoint, meta: &ModelMeta) -> Result<Vec<u8>> {
-    check_writable(&ck.model)?;
+    check_writable(&ck.model, meta)?;
     let mut tensors = Vec::new();
     push_model(&mut tensors, "", &ck.model);
     if let Some(best) = &ck.best {
@@ -110,7 +110,7 @@ pub(super) fn checkpoint_raw(raw: RawFile) -> Result<(Checkpoint, ModelMeta)> {
         optimizer_state.push(states);
     }
     raw.no_extra(&used)?;
-    check_meta(&raw, &model, &header.meta)?;
+    check_meta(&model, &header.meta).map_err(|e| raw.err(e))?;
     let mut state = ckh.state;
     state.lr = f32::from_bits(ckh.lr_bits);
     state.sums = ckh.sums_bits.map(f64::from_bits);

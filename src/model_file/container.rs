@@ -95,7 +95,8 @@ impl RawFile {
     }
 
     /// Reads and checks a file. A file of another kind (say a large CSV passed by mistake) is
-    /// refused from its first 8 bytes, without reading the rest.
+    /// refused from its first 8 bytes, and a header that claims more data than the file holds
+    /// from the header alone: the data is read only once the header vouches for it.
     pub(super) fn read(path: &Path) -> Result<RawFile> {
         let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
         let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
@@ -103,7 +104,10 @@ impl RawFile {
         if len >= 8 {
             file.read_exact(&mut head).map_err(|e| Error::io(path, e))?;
         }
-        Self::header_len(path, len, head)?;
+        let n = Self::header_len(path, len, head)?;
+        let mut header = vec![0u8; n as usize];
+        file.read_exact(&mut header).map_err(|e| Error::io(path, e))?;
+        Self::parse_header(path, &header, len - 8 - n)?;
         let mut whole = Vec::with_capacity(len as usize);
         file.seek(SeekFrom::Start(0)).map_err(|e| Error::io(path, e))?;
         file.read_to_end(&mut whole).map_err(|e| Error::io(path, e))?;
@@ -130,18 +134,15 @@ impl RawFile {
         Ok(n)
     }
 
-    /// Checks a whole file held in memory (`path` only names it in messages): lengths, header
-    /// JSON, dtypes and offsets, then the data. Every size the header declares is checked against
-    /// the bytes present before anything is allocated for it.
-    pub(super) fn parse(path: &Path, mut whole: Vec<u8>) -> Result<RawFile> {
+    /// Decodes the JSON header and checks each tensor's dtype, offsets and shape against the
+    /// `data_len` bytes of data that follow it.
+    #[allow(clippy::type_complexity)]
+    fn parse_header(
+        path: &Path,
+        header: &[u8],
+        data_len: u64,
+    ) -> Result<(BTreeMap<String, TensorInfo>, Option<HashMap<String, String>>)> {
         let fmt = |msg: String| Error::format(path, msg);
-        let len = whole.len() as u64;
-        let mut head = [0u8; 8];
-        if len >= 8 {
-            head.copy_from_slice(&whole[..8]);
-        }
-        let n = Self::header_len(path, len, head)?;
-        let header = &whole[8..8 + n as usize];
         let text = std::str::from_utf8(header).map_err(|_| {
             fmt("is not a safetensors file: its header is not UTF-8 text; the file is damaged or of another kind"
                 .into())
@@ -170,7 +171,6 @@ impl RawFile {
                 .map_err(|e| fmt(format!("tensor `{name}` has a garbled entry in the header: {e}")))?;
             tensors.insert(name, info);
         }
-        let data_len = len - 8 - n;
         for (name, info) in &tensors {
             let (start, end) = info.data_offsets;
             if start > end || end as u64 > data_len {
@@ -188,6 +188,21 @@ impl RawFile {
                 )));
             }
         }
+        Ok((tensors, metadata))
+    }
+
+    /// Checks a whole file held in memory (`path` only names it in messages): lengths, header
+    /// JSON, dtypes and offsets, then the data. Every size the header declares is checked against
+    /// the bytes present before anything is allocated for it.
+    pub(super) fn parse(path: &Path, mut whole: Vec<u8>) -> Result<RawFile> {
+        let fmt = |msg: String| Error::format(path, msg);
+        let len = whole.len() as u64;
+        let mut head = [0u8; 8];
+        if len >= 8 {
+            head.copy_from_slice(&whole[..8]);
+        }
+        let n = Self::header_len(path, len, head)?;
+        let (tensors, metadata) = Self::parse_header(path, &whole[8..8 + n as usize], len - 8 - n)?;
         // The container rules (contiguous offsets, nothing left over) are safetensors' own.
         safetensors::SafeTensors::deserialize(&whole).map_err(|e| {
             fmt(format!("is not a valid safetensors file ({e}); the file is damaged, re-download or re-save it"))

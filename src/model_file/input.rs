@@ -4,7 +4,7 @@
 use crate::data::csv::{CsvReader, Table};
 use crate::data::{Dataset, Targets};
 use crate::error::{Error, Result};
-use crate::preprocess::Preprocessor;
+use crate::preprocess::{Preprocessor, label_index};
 use crate::tensor::Matrix;
 use serde::{Deserialize, Serialize};
 
@@ -65,12 +65,57 @@ impl InputSpec {
         }
     }
 
+    /// Checks a spec read from a file for internal consistency: lengths of names and statistics,
+    /// finite means, positive finite deviations, image sizes. The error names the field.
+    pub fn check(&self) -> std::result::Result<(), String> {
+        match self {
+            InputSpec::Table { preprocessor } => preprocessor.check(),
+            InputSpec::Standardized { features, target, mean, std } => {
+                if features.is_empty() {
+                    return Err("`input.features` is empty; a model needs at least one input".into());
+                }
+                let mut seen = std::collections::BTreeSet::new();
+                for (i, f) in features.iter().enumerate() {
+                    if !seen.insert(f) {
+                        return Err(format!("`input.features[{i}]` (`{f}`) names a feature twice"));
+                    }
+                    if f == target {
+                        return Err(format!("`input.features[{i}]` (`{f}`) is also the target column"));
+                    }
+                }
+                for (field, v) in [("mean", mean), ("std", std)] {
+                    if v.len() != features.len() {
+                        return Err(format!(
+                            "`input.{field}` has {} values but `input.features` names {}",
+                            v.len(),
+                            features.len()
+                        ));
+                    }
+                }
+                if let Some(i) = mean.iter().position(|m| !m.is_finite()) {
+                    return Err(format!("`input.mean[{i}]` is {}, not a finite number", mean[i]));
+                }
+                if let Some(i) = std.iter().position(|s| !(s.is_finite() && *s > 0.0)) {
+                    return Err(format!(
+                        "`input.std[{i}]` is {}; a standard deviation must be finite and positive",
+                        std[i]
+                    ));
+                }
+                Ok(())
+            }
+            InputSpec::Pixels { rows, cols, .. } => match rows.checked_mul(*cols) {
+                Some(n) if n > 0 => Ok(()),
+                _ => Err(format!("`input.rows` × `input.cols` ({rows} × {cols}) is not a usable image size")),
+            },
+        }
+    }
+
     /// The model's input width.
     pub fn n_features(&self) -> usize {
         match self {
             InputSpec::Table { preprocessor } => preprocessor.n_features(),
             InputSpec::Standardized { features, .. } => features.len(),
-            InputSpec::Pixels { rows, cols, .. } => rows * cols,
+            InputSpec::Pixels { rows, cols, .. } => rows.saturating_mul(*cols),
         }
     }
 
@@ -91,7 +136,7 @@ impl InputSpec {
                 preprocessor.stds().iter().map(|&v| v as f32).collect(),
             ),
             InputSpec::Standardized { mean, std, .. } => (mean.clone(), std.clone()),
-            InputSpec::Pixels { rows, cols, .. } => (vec![0.0; rows * cols], vec![255.0; rows * cols]),
+            InputSpec::Pixels { .. } => (vec![0.0; self.n_features()], vec![255.0; self.n_features()]),
         }
     }
 
@@ -157,14 +202,14 @@ impl InputSpec {
             }
             InputSpec::Pixels { rows, cols, .. } => {
                 let idx: Vec<usize> = (0..table.n_cols()).filter(|&j| table.columns[j] != target).collect();
-                if idx.len() != rows * cols {
+                if idx.len() != self.n_features() {
                     return Err(Error::format(
                         &table.path,
                         format!(
                             "has {} pixel columns but the model takes {rows}×{cols} = {} pixels (values 0-255), \
                              plus an optional `{target}` column",
                             idx.len(),
-                            rows * cols
+                            self.n_features()
                         ),
                     ));
                 }
@@ -247,11 +292,7 @@ impl InputSpec {
                 let mut out = Vec::with_capacity(table.n_rows());
                 for r in 0..table.n_rows() {
                     let cell = table.cell(r, t);
-                    let found = labels.iter().position(|l| l == cell).or_else(|| {
-                        let v = cell.parse::<f64>().ok()?;
-                        labels.iter().position(|l| l.parse::<f64>().ok() == Some(v))
-                    });
-                    match found {
+                    match label_index(labels, cell) {
                         Some(i) => out.push(i),
                         None => {
                             return Err(Error::parse(

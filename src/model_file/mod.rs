@@ -55,8 +55,10 @@ pub const FORMAT: &str = "mlp";
 /// The model-file format this build writes and the newest it reads.
 pub const FORMAT_VERSION: u32 = 1;
 
-fn check_writable(model: &Model) -> Result<()> {
-    model.check().map_err(|e| Error::Data(format!("refusing to save an invalid model: {e}")))
+/// The checks a reader makes, made before writing: a file is never written that would not load.
+fn check_writable(model: &Model, meta: &ModelMeta) -> Result<()> {
+    model.check().map_err(|e| Error::Data(format!("refusing to save an invalid model: {e}")))?;
+    check_meta(model, meta).map_err(|e| Error::Data(format!("refusing to save a model file that {e}")))
 }
 
 fn base_metadata(model: &Model, meta: &ModelMeta) -> Result<BTreeMap<String, String>> {
@@ -74,7 +76,7 @@ fn base_metadata(model: &Model, meta: &ModelMeta) -> Result<BTreeMap<String, Str
 /// browser, a Python front end or a server that never touches the disk). The same model gives
 /// the same bytes.
 pub fn to_bytes(saved: &SavedModel) -> Result<Vec<u8>> {
-    check_writable(&saved.model)?;
+    check_writable(&saved.model, &saved.meta)?;
     let mut tensors = Vec::new();
     push_model(&mut tensors, "", &saved.model);
     serialize(&tensors, &base_metadata(&saved.model, &saved.meta)?)
@@ -113,7 +115,7 @@ fn load_raw(raw: RawFile) -> Result<SavedModel> {
     let mut used = Vec::new();
     let model = read_model(&raw, "", &header.architecture, &mut used)?;
     raw.no_extra(&used)?;
-    check_meta(&raw, &model, &header.meta)?;
+    check_meta(&model, &header.meta).map_err(|e| raw.err(e))?;
     Ok(SavedModel { model, meta: header.meta })
 }
 
