@@ -4,7 +4,7 @@
 use crate::data::csv::{CsvReader, Table};
 use crate::data::{Dataset, Targets};
 use crate::error::{Error, Result};
-use crate::preprocess::{Preprocessor, label_index};
+use crate::preprocess::{Preprocessor, Standardizer, label_index};
 use crate::tensor::Matrix;
 use serde::{Deserialize, Serialize};
 
@@ -40,28 +40,23 @@ pub enum InputSpec {
 }
 
 impl InputSpec {
-    /// Fits standardization on the columns of `x` (population deviation; a constant column gets 1).
+    /// Fits standardization on the columns of `x` with the one [`Standardizer`] (population
+    /// deviation in f64; a constant column gets 1).
     pub fn standardize(x: &Matrix, features: Vec<String>, target: &str) -> InputSpec {
-        let n = x.rows.max(1) as f64;
-        let mut mean = vec![0.0f64; x.cols];
+        let mut fit = Standardizer::new(x.cols);
+        let mut row = vec![0.0f64; x.cols];
         for r in 0..x.rows {
-            for (m, &v) in mean.iter_mut().zip(x.row(r)) {
-                *m += f64::from(v);
+            for (d, &v) in row.iter_mut().zip(x.row(r)) {
+                *d = f64::from(v);
             }
+            fit.push(&row);
         }
-        mean.iter_mut().for_each(|m| *m /= n);
-        let mut var = vec![0.0f64; x.cols];
-        for r in 0..x.rows {
-            for ((s, &v), m) in var.iter_mut().zip(x.row(r)).zip(&mean) {
-                *s += (f64::from(v) - m).powi(2);
-            }
-        }
-        let std = var.iter().map(|s| (s / n).sqrt()).map(|s| if s > 1e-12 { s as f32 } else { 1.0 }).collect();
+        let (mean, std) = fit.finish();
         InputSpec::Standardized {
             features,
             target: target.to_string(),
             mean: mean.into_iter().map(|m| m as f32).collect(),
-            std,
+            std: std.into_iter().map(|s| s as f32).collect(),
         }
     }
 
@@ -151,10 +146,19 @@ impl InputSpec {
             )));
         }
         match self {
-            InputSpec::Standardized { mean, std, .. } => {
+            InputSpec::Standardized { mean, std, features, .. } => {
                 for r in 0..x.rows {
-                    for ((v, m), s) in x.row_mut(r).iter_mut().zip(mean).zip(std) {
-                        *v = (*v - m) / s;
+                    for (f, ((v, m), s)) in x.row_mut(r).iter_mut().zip(mean).zip(std).enumerate() {
+                        let raw = *v;
+                        *v = (raw - m) / s;
+                        if !v.is_finite() {
+                            return Err(Error::Data(format!(
+                                "row {}, feature `{}`: the value {raw} is not a finite number in f32's range once \
+                                 standardized (training mean {m}, deviation {s})",
+                                r + 1,
+                                features[f]
+                            )));
+                        }
                     }
                 }
                 Ok(())
@@ -236,6 +240,18 @@ impl InputSpec {
                     InputSpec::Standardized { mean, std, .. } => (v - mean[f]) / std[f],
                     _ => v / 255.0,
                 };
+                if !row[f].is_finite() {
+                    return Err(Error::parse(
+                        &table.path,
+                        table.line(r),
+                        j as u64 + 1,
+                        format!(
+                            "column `{}` holds `{cell}`, which lies beyond f32's range once standardized; the value \
+                             is far outside the training data",
+                            table.columns[j]
+                        ),
+                    ));
+                }
             }
         }
         Ok(x)
