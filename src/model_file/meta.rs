@@ -1,8 +1,11 @@
 //! The metadata types of a model file: everything besides the weights, as the `mlp` JSON entry.
 
 use super::input::InputSpec;
+use crate::data::csv::Table;
+use crate::error::{Error, Result};
 use crate::loss::Loss;
 use crate::nn::{Model, ModelConfig};
+use crate::tensor::Matrix;
 use crate::train::{History, StopReason};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -78,6 +81,36 @@ pub struct SavedModel {
     pub model: Model,
     /// Everything else.
     pub meta: ModelMeta,
+}
+
+impl SavedModel {
+    /// The model's outputs for features already encoded (the matrix [`InputSpec`] produces),
+    /// checked: an output that is not finite is an error naming the row, never a NaN passed on.
+    pub fn predict_features(&self, x: &Matrix) -> Result<Matrix> {
+        let p = self.model.predict(x)?;
+        check_outputs(&p)?;
+        Ok(p)
+    }
+
+    /// Encodes `table` with the model's fitted input pipeline and predicts (checked, as
+    /// [`predict_features`](Self::predict_features)).
+    pub fn predict_table(&self, table: &Table) -> Result<Matrix> {
+        self.predict_features(&self.meta.input.transform_features(table)?)
+    }
+}
+
+/// Fails on the first output that is not finite (weights too large for the inputs, or inputs
+/// far outside the training data), naming its 1-based row.
+pub fn check_outputs(p: &Matrix) -> Result<()> {
+    match p.data.iter().position(|v| !v.is_finite()) {
+        None => Ok(()),
+        Some(i) => Err(Error::Data(format!(
+            "row {}: the model's output is {}, not a number; the inputs lie too far outside what the model was \
+             trained on, or its weights are too large for them",
+            i / p.cols.max(1) + 1,
+            p.data[i]
+        ))),
+    }
 }
 
 /// The `mlp` metadata entry as JSON.
