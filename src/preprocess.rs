@@ -22,6 +22,7 @@
 use crate::data::csv::{CsvReader, Table};
 use crate::data::{Dataset, Targets};
 use crate::error::{Error, Result};
+use crate::rows::Rows;
 use crate::tensor::Matrix;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -192,13 +193,11 @@ fn classify(s: &str) -> Cell {
 }
 
 fn missing_target(path: &str, name: &str, columns: &[String]) -> Error {
-    Error::format(
-        path,
-        format!(
-            "has no target column `{name}`; available columns: {}; pass the right target column",
-            columns.join(", ")
-        ),
-    )
+    Error::format(path, missing_target_msg(name, columns))
+}
+
+fn missing_target_msg(name: &str, columns: &[String]) -> String {
+    format!("has no target column `{name}`; available columns: {}; pass the right target column", columns.join(", "))
 }
 
 /// The one standardizer: per-feature mean and population standard deviation, fitted in `f64`
@@ -375,8 +374,15 @@ impl Preprocessor {
 
     /// Encodes the features of `table`; the target column may be present (it is ignored) or absent.
     pub fn transform_features(&self, table: &Table) -> Result<Matrix> {
-        let (cols, _) = self.layout(table, false)?;
-        self.encode(table, &cols)
+        self.transform_rows(table)
+    }
+
+    /// Encodes the features of named rows from any source ([`Rows`]: a CSV table, JSON rows, a
+    /// numpy array with column names) exactly as [`transform_features`](Self::transform_features)
+    /// does a CSV table: columns matched by name, the target ignored if present.
+    pub fn transform_rows<R: Rows + ?Sized>(&self, rows: &R) -> Result<Matrix> {
+        let (cols, _) = self.layout(rows, false)?;
+        self.encode(rows, &cols)
     }
 
     /// Encodes the features of a CSV of any size, `chunk_rows` rows at a time, handing each chunk's
@@ -401,24 +407,21 @@ impl Preprocessor {
 
     /// Matches `table`'s header to the fitted columns by name: the table column of each input
     /// column, and of the target when present. Unknown and missing columns are errors.
-    fn layout(&self, table: &Table, need_target: bool) -> Result<(Vec<usize>, Option<usize>)> {
+    fn layout<R: Rows + ?Sized>(&self, table: &R, need_target: bool) -> Result<(Vec<usize>, Option<usize>)> {
         let target_name = self.target_name();
-        for c in &table.columns {
+        for c in table.columns() {
             let known = c == target_name || self.dropped.contains(c) || self.columns.iter().any(|k| k.name() == c);
             if !known {
-                return Err(Error::format(
-                    &table.path,
-                    format!(
-                        "has a column `{c}` the model was not trained on; expected the columns {}{}; \
+                return Err(table.error(format!(
+                    "has a column `{c}` the model was not trained on; expected the columns {}{}; \
                          remove it, or retrain with it dropped",
-                        self.input_columns().join(", "),
-                        if self.dropped.is_empty() {
-                            String::new()
-                        } else {
-                            format!(" (ignored: {})", self.dropped.join(", "))
-                        }
-                    ),
-                ));
+                    self.input_columns().join(", "),
+                    if self.dropped.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" (ignored: {})", self.dropped.join(", "))
+                    }
+                )));
             }
         }
         let mut cols = Vec::with_capacity(self.columns.len());
@@ -426,26 +429,23 @@ impl Preprocessor {
             match table.column_index(k.name()) {
                 Some(j) => cols.push(j),
                 None => {
-                    return Err(Error::format(
-                        &table.path,
-                        format!(
-                            "has no column `{}`, which the model needs; expected the columns {}",
-                            k.name(),
-                            self.input_columns().join(", ")
-                        ),
-                    ));
+                    return Err(table.error(format!(
+                        "has no column `{}`, which the model needs; expected the columns {}",
+                        k.name(),
+                        self.input_columns().join(", ")
+                    )));
                 }
             }
         }
         let target = table.column_index(target_name);
         if need_target && target.is_none() {
-            return Err(missing_target(&table.path, target_name, &table.columns));
+            return Err(table.error(missing_target_msg(target_name, table.columns())));
         }
         Ok((cols, target))
     }
 
     /// All rows of `table`, encoded and standardized.
-    fn encode(&self, table: &Table, cols: &[usize]) -> Result<Matrix> {
+    fn encode<R: Rows + ?Sized>(&self, table: &R, cols: &[usize]) -> Result<Matrix> {
         let width = self.n_features();
         let mut x = Matrix::zeros(table.n_rows(), width);
         let mut raw = vec![0.0f64; width];
@@ -463,17 +463,16 @@ impl Preprocessor {
 
     /// The error for feature `f` of row `r` standardizing beyond f32's range: a value very far
     /// from the training data for a tiny training spread.
-    fn too_far(&self, table: &Table, r: usize, cols: &[usize], f: usize) -> Error {
+    fn too_far<R: Rows + ?Sized>(&self, table: &R, r: usize, cols: &[usize], f: usize) -> Error {
         let (mut start, mut i) = (0, 0);
         while i + 1 < self.columns.len() && start + self.columns[i].width() <= f {
             start += self.columns[i].width();
             i += 1;
         }
         let j = cols[i];
-        Error::parse(
-            &table.path,
-            table.line(r),
-            j as u64 + 1,
+        table.cell_error(
+            r,
+            j,
             format!(
                 "column `{}` holds `{}`, which lies beyond f32's range once standardized (training mean {}, \
                  deviation {}); the value is far outside the training data",
@@ -486,11 +485,12 @@ impl Preprocessor {
     }
 
     /// Row `r` as unscaled features: numbers as they are, categories one-hot, missing cells filled.
-    fn encode_raw(&self, table: &Table, r: usize, cols: &[usize], out: &mut [f64]) -> Result<()> {
+    fn encode_raw<R: Rows + ?Sized>(&self, table: &R, r: usize, cols: &[usize], out: &mut [f64]) -> Result<()> {
         let mut f = 0;
         for (column, &j) in self.columns.iter().zip(cols) {
-            let cell = table.cell(r, j);
-            let at = |msg: String| Error::parse(&table.path, table.line(r), j as u64 + 1, msg);
+            let text = table.cell(r, j);
+            let cell = text.trim();
+            let at = |msg: String| table.cell_error(r, j, msg);
             let missing = || {
                 at(format!(
                     "column `{}` has a missing value (`{cell}`); the model was fitted without imputation, \
@@ -863,15 +863,14 @@ fn in_f32_range(v: f64) -> bool {
 }
 
 /// The error for a finite number too large for f32, at row `r`, column `j` of `table`.
-fn out_of_range(table: &Table, r: usize, j: usize) -> Error {
-    Error::parse(
-        &table.path,
-        table.line(r),
-        j as u64 + 1,
+fn out_of_range<R: Rows + ?Sized>(table: &R, r: usize, j: usize) -> Error {
+    table.cell_error(
+        r,
+        j,
         format!(
             "column `{}` holds `{}`, beyond the range of the 32-bit floats mlp computes in (±3.4e38); \
              rescale the column (say, to other units) or drop it",
-            table.columns[j],
+            table.columns()[j],
             table.cell(r, j)
         ),
     )

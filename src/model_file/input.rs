@@ -5,6 +5,7 @@ use crate::data::csv::{CsvReader, Table};
 use crate::data::{Dataset, Targets};
 use crate::error::{Error, Result};
 use crate::preprocess::{Preprocessor, Standardizer, label_index};
+use crate::rows::Rows;
 use crate::tensor::Matrix;
 use serde::{Deserialize, Serialize};
 
@@ -171,69 +172,60 @@ impl InputSpec {
     }
 
     /// The column index of each feature in `table`, checking the header; the target may be present.
-    fn layout(&self, table: &Table) -> Result<Vec<usize>> {
+    fn layout<R: Rows + ?Sized>(&self, table: &R) -> Result<Vec<usize>> {
         let target = self.target_name();
         match self {
             InputSpec::Table { .. } => unreachable!("tables go through the preprocessor"),
             InputSpec::Standardized { features, .. } => {
                 let expected = || features.join(", ");
-                for c in &table.columns {
+                for c in table.columns() {
                     if c != target && !features.contains(c) {
-                        return Err(Error::format(
-                            &table.path,
-                            format!(
-                                "has a column `{c}` the model was not trained on; expected the columns {} \
+                        return Err(table.error(format!(
+                            "has a column `{c}` the model was not trained on; expected the columns {} \
                                  (and optionally `{target}`)",
-                                expected()
-                            ),
-                        ));
+                            expected()
+                        )));
                     }
                 }
                 features
                     .iter()
                     .map(|f| {
                         table.column_index(f).ok_or_else(|| {
-                            Error::format(
-                                &table.path,
-                                format!(
-                                    "has no column `{f}`, which the model needs; expected the columns {}",
-                                    expected()
-                                ),
-                            )
+                            table.error(format!(
+                                "has no column `{f}`, which the model needs; expected the columns {}",
+                                expected()
+                            ))
                         })
                     })
                     .collect()
             }
             InputSpec::Pixels { rows, cols, .. } => {
-                let idx: Vec<usize> = (0..table.n_cols()).filter(|&j| table.columns[j] != target).collect();
+                let idx: Vec<usize> = (0..table.columns().len()).filter(|&j| table.columns()[j] != target).collect();
                 if idx.len() != self.n_features() {
-                    return Err(Error::format(
-                        &table.path,
-                        format!(
-                            "has {} pixel columns but the model takes {rows}×{cols} = {} pixels (values 0-255), \
+                    return Err(table.error(format!(
+                        "has {} pixel columns but the model takes {rows}×{cols} = {} pixels (values 0-255), \
                              plus an optional `{target}` column",
-                            idx.len(),
-                            self.n_features()
-                        ),
-                    ));
+                        idx.len(),
+                        self.n_features()
+                    )));
                 }
                 Ok(idx)
             }
         }
     }
 
-    fn encode(&self, table: &Table, cols: &[usize]) -> Result<Matrix> {
+    fn encode<R: Rows + ?Sized>(&self, table: &R, cols: &[usize]) -> Result<Matrix> {
         let mut x = Matrix::zeros(table.n_rows(), cols.len());
         for r in 0..table.n_rows() {
             let row = x.row_mut(r);
             for (f, &j) in cols.iter().enumerate() {
-                let cell = table.cell(r, j);
+                let text = table.cell(r, j);
+                let cell = text.trim();
                 let v = cell.parse::<f32>().ok().filter(|v| v.is_finite()).ok_or_else(|| {
-                    Error::parse(
-                        &table.path,
-                        table.line(r),
-                        j as u64 + 1,
-                        format!("column `{}` needs a finite number, but this cell is `{cell}`", table.columns[j]),
+                    table.cell_error(
+                        r,
+                        j,
+                        format!("column `{}` needs a finite number, but this cell is `{cell}`", table.columns()[j]),
                     )
                 })?;
                 row[f] = match self {
@@ -241,14 +233,13 @@ impl InputSpec {
                     _ => v / 255.0,
                 };
                 if !row[f].is_finite() {
-                    return Err(Error::parse(
-                        &table.path,
-                        table.line(r),
-                        j as u64 + 1,
+                    return Err(table.cell_error(
+                        r,
+                        j,
                         format!(
                             "column `{}` holds `{cell}`, which lies beyond f32's range once standardized; the value \
                              is far outside the training data",
-                            table.columns[j]
+                            table.columns()[j]
                         ),
                     ));
                 }
@@ -259,9 +250,15 @@ impl InputSpec {
 
     /// Encodes the features of `table` (the target column may be present; it is ignored).
     pub fn transform_features(&self, table: &Table) -> Result<Matrix> {
+        self.transform_rows(table)
+    }
+
+    /// Encodes the features of named rows from any source ([`Rows`]: a CSV table, JSON rows, a
+    /// numpy array with column names) with the fitted pipeline, exactly as a CSV table.
+    pub fn transform_rows<R: Rows + ?Sized>(&self, rows: &R) -> Result<Matrix> {
         match self {
-            InputSpec::Table { preprocessor } => preprocessor.transform_features(table),
-            _ => self.encode(table, &self.layout(table)?),
+            InputSpec::Table { preprocessor } => preprocessor.transform_rows(rows),
+            _ => self.encode(rows, &self.layout(rows)?),
         }
     }
 

@@ -5,6 +5,7 @@ use crate::data::csv::Table;
 use crate::error::{Error, Result};
 use crate::loss::Loss;
 use crate::nn::{Model, ModelConfig};
+use crate::rows::Rows;
 use crate::tensor::Matrix;
 use crate::train::{History, StopReason};
 use serde::{Deserialize, Serialize};
@@ -95,7 +96,13 @@ impl SavedModel {
     /// Encodes `table` with the model's fitted input pipeline and predicts (checked, as
     /// [`predict_features`](Self::predict_features)).
     pub fn predict_table(&self, table: &Table) -> Result<Matrix> {
-        self.predict_features(&self.meta.input.transform_features(table)?)
+        self.predict_rows(table)
+    }
+
+    /// Encodes named rows from any source ([`Rows`]: JSON rows, a numpy array with column
+    /// names, a CSV table) with the fitted pipeline and predicts, checked.
+    pub fn predict_rows<R: Rows + ?Sized>(&self, rows: &R) -> Result<Matrix> {
+        self.predict_features(&self.meta.input.transform_rows(rows)?)
     }
 }
 
