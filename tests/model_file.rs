@@ -278,8 +278,8 @@ fn json_like_rows_encode_exactly_like_the_csv_table() {
     assert_eq!(bits(&a), bits(&b), "NOT OK: the same rows encode differently from JSON and from CSV");
     assert_eq!(bits(&m.predict_table(&table).unwrap()), bits(&m.predict_rows(&rows).unwrap()));
     // Errors name the source, row and column instead of a file line.
-    let bad = NamedRows::new("request", vec!["color".into(), "size".into()], vec![vec!["red".into(), "big".into()]])
-        .unwrap();
+    let bad =
+        NamedRows::new("request", vec!["color".into(), "size".into()], vec![vec!["red".into(), "big".into()]]).unwrap();
     let e = m.meta.input.transform_rows(&bad).unwrap_err().to_string();
     assert!(e.starts_with("request: row 1, column `size`: column `size` was numeric in training"), "{e}");
     let e = NamedRows::new("request", vec!["a".into()], vec![vec![]]).unwrap_err().to_string();

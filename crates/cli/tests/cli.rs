@@ -4,6 +4,8 @@
 #[path = "cli/util.rs"]
 mod util;
 
+#[path = "cli/crafted.rs"]
+mod crafted;
 #[path = "cli/errors.rs"]
 mod errors;
 #[path = "cli/files.rs"]
