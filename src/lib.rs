@@ -4,6 +4,7 @@
 pub mod backend;
 pub mod data;
 pub mod error;
+pub mod fsio;
 pub mod gradcheck;
 pub mod math;
 pub mod metrics;
@@ -12,6 +13,7 @@ pub mod nn;
 pub mod onnx;
 pub mod preprocess;
 pub mod recipes;
+pub mod rows;
 pub mod setup;
 pub mod tensor;
 pub mod train;

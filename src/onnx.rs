@@ -33,7 +33,6 @@
 use crate::error::{Error, Result};
 use crate::nn::{Activation, Model};
 use prost::Message as _;
-use std::io::Write as _;
 use std::path::Path;
 
 /// The ONNX IR version the file declares: 8 shipped with opset 17 (onnx 1.12).
@@ -305,37 +304,13 @@ pub fn export(model: &Model, scaling: Option<(&[f32], &[f32])>) -> Result<Vec<u8
 }
 
 /// Writes `bytes` to `path` atomically: a temporary file in the same directory, then a rename, so
-/// a reader never sees half a model and a failed write leaves any previous file intact.
+/// a reader never sees half a model and a failed write leaves any previous file intact
+/// ([`crate::fsio::write_atomic`], which also writes symlinks through and devices directly).
 ///
 /// # Errors
-/// [`Error::Io`] naming the file that could not be written or renamed.
+/// An error naming the file that could not be written or renamed.
 pub fn write(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let file_name = path.file_name().ok_or_else(|| {
-        Error::io(path, std::io::Error::new(std::io::ErrorKind::InvalidInput, "the path does not name a file"))
-    })?;
-    // Same directory, so the rename stays on one filesystem and is atomic; the pid keeps two
-    // concurrent exports to the same path from sharing a temporary file.
-    let tmp = dir.join(format!(".{}.{}.tmp", file_name.to_string_lossy(), std::process::id()));
-    let result = (|| -> std::io::Result<()> {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        // Flushed to disk before the rename, so a crash cannot leave the new name on empty content.
-        f.sync_all()?;
-        Ok(())
-    })();
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(Error::io(&tmp, e));
-    }
-    if let Err(e) = std::fs::rename(&tmp, path) {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(Error::io(path, e));
-    }
-    Ok(())
+    crate::fsio::write_atomic(path, bytes)
 }
 
 fn check_scaling(input_dim: usize, mean: &[f32], std: &[f32]) -> Result<()> {

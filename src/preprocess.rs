@@ -22,6 +22,7 @@
 use crate::data::csv::{CsvReader, Table};
 use crate::data::{Dataset, Targets};
 use crate::error::{Error, Result};
+use crate::rows::Rows;
 use crate::tensor::Matrix;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -179,6 +180,7 @@ enum Cell {
 }
 
 fn classify(s: &str) -> Cell {
+    let s = s.trim();
     if s.is_empty() {
         return Cell::Empty;
     }
@@ -191,13 +193,69 @@ fn classify(s: &str) -> Cell {
 }
 
 fn missing_target(path: &str, name: &str, columns: &[String]) -> Error {
-    Error::format(
-        path,
-        format!(
-            "has no target column `{name}`; available columns: {}; pass the right target column",
-            columns.join(", ")
-        ),
-    )
+    Error::format(path, missing_target_msg(name, columns))
+}
+
+fn missing_target_msg(name: &str, columns: &[String]) -> String {
+    format!("has no target column `{name}`; available columns: {}; pass the right target column", columns.join(", "))
+}
+
+/// The one standardizer: per-feature mean and population standard deviation, fitted in `f64`
+/// with Welford's running update (one pass, rows in order), for the CSV preprocessor and the
+/// built-in datasets alike.
+///
+/// A feature is **constant** when all its training values are equal (or there are none): its
+/// deviation becomes 1, so it standardizes to 0 instead of dividing by zero. Any other spread,
+/// however small (values near 1e-13 that differ), is standardized. The exception is a spread
+/// below f32's smallest normal number (about 1.2e-38), which the f32 the model computes in
+/// cannot hold: that too counts as constant.
+#[derive(Clone, Debug)]
+pub struct Standardizer {
+    n: usize,
+    mean: Vec<f64>,
+    m2: Vec<f64>,
+    min: Vec<f64>,
+    max: Vec<f64>,
+}
+
+impl Standardizer {
+    /// A fit over `width` features, no rows yet.
+    pub fn new(width: usize) -> Self {
+        Self {
+            n: 0,
+            mean: vec![0.0; width],
+            m2: vec![0.0; width],
+            min: vec![f64::INFINITY; width],
+            max: vec![f64::NEG_INFINITY; width],
+        }
+    }
+
+    /// Adds one row (`width` values, finite).
+    pub fn push(&mut self, row: &[f64]) {
+        assert_eq!(row.len(), self.mean.len(), "Standardizer::push: a row of the wrong width");
+        self.n += 1;
+        let k = self.n as f64;
+        for (f, &x) in row.iter().enumerate() {
+            let delta = x - self.mean[f];
+            self.mean[f] += delta / k;
+            self.m2[f] += delta * (x - self.mean[f]);
+            self.min[f] = self.min[f].min(x);
+            self.max[f] = self.max[f].max(x);
+        }
+    }
+
+    /// The means and standard deviations (every deviation finite and positive).
+    pub fn finish(self) -> (Vec<f64>, Vec<f64>) {
+        let n = self.n.max(1) as f64;
+        let stds = (0..self.mean.len())
+            .map(|f| {
+                let std = (self.m2[f] / n).sqrt();
+                let constant = self.min[f].partial_cmp(&self.max[f]) != Some(std::cmp::Ordering::Less);
+                if constant || std < f64::from(f32::MIN_POSITIVE) || !std.is_finite() { 1.0 } else { std }
+            })
+            .collect();
+        (self.mean, stds)
+    }
 }
 
 impl Preprocessor {
@@ -262,29 +320,15 @@ impl Preprocessor {
         Ok((pre, data))
     }
 
-    /// Welford's running mean and variance per feature, in `f64`, over the training rows.
+    /// The training mean and standard deviation of every expanded feature ([`Standardizer`]).
     fn fit_scaling(&mut self, table: &Table, cols: &[usize]) -> Result<()> {
-        let width = self.means.len();
-        let (mut mean, mut m2) = (vec![0.0f64; width], vec![0.0f64; width]);
-        let mut raw = vec![0.0f64; width];
+        let mut fit = Standardizer::new(self.means.len());
+        let mut raw = vec![0.0f64; self.means.len()];
         for r in 0..table.n_rows() {
             self.encode_raw(table, r, cols, &mut raw)?;
-            let k = (r + 1) as f64;
-            for f in 0..width {
-                let delta = raw[f] - mean[f];
-                mean[f] += delta / k;
-                m2[f] += delta * (raw[f] - mean[f]);
-            }
+            fit.push(&raw);
         }
-        let n = table.n_rows().max(1) as f64;
-        for f in 0..width {
-            let std = (m2[f] / n).sqrt();
-            // A constant column leaves rounding noise, not zero, in the variance; dividing by that
-            // would blow the noise up, so anything tiny relative to the values counts as constant.
-            let constant = std.is_nan() || std <= 1e-12 * mean[f].abs().max(1.0);
-            self.means[f] = mean[f];
-            self.stds[f] = if constant { 1.0 } else { std };
-        }
+        (self.means, self.stds) = fit.finish();
         Ok(())
     }
 
@@ -304,11 +348,7 @@ impl Preprocessor {
                             "the target `{name}` is empty; every row needs a class, remove the row or fill it"
                         )));
                     }
-                    let found = labels.iter().position(|l| l == cell).or_else(|| {
-                        let v = cell.parse::<f64>().ok()?;
-                        labels.iter().position(|l| l.parse::<f64>().ok() == Some(v))
-                    });
-                    match found {
+                    match label_index(labels, cell) {
                         Some(i) => out.push(i),
                         None => {
                             return Err(at(format!(
@@ -334,8 +374,15 @@ impl Preprocessor {
 
     /// Encodes the features of `table`; the target column may be present (it is ignored) or absent.
     pub fn transform_features(&self, table: &Table) -> Result<Matrix> {
-        let (cols, _) = self.layout(table, false)?;
-        self.encode(table, &cols)
+        self.transform_rows(table)
+    }
+
+    /// Encodes the features of named rows from any source ([`Rows`]: a CSV table, JSON rows, a
+    /// numpy array with column names) exactly as [`transform_features`](Self::transform_features)
+    /// does a CSV table: columns matched by name, the target ignored if present.
+    pub fn transform_rows<R: Rows + ?Sized>(&self, rows: &R) -> Result<Matrix> {
+        let (cols, _) = self.layout(rows, false)?;
+        self.encode(rows, &cols)
     }
 
     /// Encodes the features of a CSV of any size, `chunk_rows` rows at a time, handing each chunk's
@@ -360,28 +407,25 @@ impl Preprocessor {
 
     /// Matches `table`'s header to the fitted columns by name: the table column of each input
     /// column, and of the target when present. Unknown and missing columns are errors.
-    fn layout(&self, table: &Table, need_target: bool) -> Result<(Vec<usize>, Option<usize>)> {
+    fn layout<R: Rows + ?Sized>(&self, table: &R, need_target: bool) -> Result<(Vec<usize>, Option<usize>)> {
         let target_name = self.target_name();
         // Name lookups through hash maps keep a file of 100 000 columns linear, not quadratic.
         let fitted: std::collections::HashSet<&str> = self.columns.iter().map(Column::name).collect();
         let index: std::collections::HashMap<&str, usize> =
-            table.columns.iter().enumerate().rev().map(|(j, c)| (c.as_str(), j)).collect();
-        for c in &table.columns {
+            table.columns().iter().enumerate().rev().map(|(j, c)| (c.as_str(), j)).collect();
+        for c in table.columns() {
             let known = c == target_name || self.dropped.contains(c) || fitted.contains(c.as_str());
             if !known {
-                return Err(Error::format(
-                    &table.path,
-                    format!(
-                        "has a column `{c}` the model was not trained on; expected the columns {}{}; \
+                return Err(table.error(format!(
+                    "has a column `{c}` the model was not trained on; expected the columns {}{}; \
                          remove it, or retrain with it dropped",
-                        self.input_columns().join(", "),
-                        if self.dropped.is_empty() {
-                            String::new()
-                        } else {
-                            format!(" (ignored: {})", self.dropped.join(", "))
-                        }
-                    ),
-                ));
+                    self.input_columns().join(", "),
+                    if self.dropped.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" (ignored: {})", self.dropped.join(", "))
+                    }
+                )));
             }
         }
         let mut cols = Vec::with_capacity(self.columns.len());
@@ -389,26 +433,23 @@ impl Preprocessor {
             match index.get(k.name()) {
                 Some(&j) => cols.push(j),
                 None => {
-                    return Err(Error::format(
-                        &table.path,
-                        format!(
-                            "has no column `{}`, which the model needs; expected the columns {}",
-                            k.name(),
-                            self.input_columns().join(", ")
-                        ),
-                    ));
+                    return Err(table.error(format!(
+                        "has no column `{}`, which the model needs; expected the columns {}",
+                        k.name(),
+                        self.input_columns().join(", ")
+                    )));
                 }
             }
         }
         let target = table.column_index(target_name);
         if need_target && target.is_none() {
-            return Err(missing_target(&table.path, target_name, &table.columns));
+            return Err(table.error(missing_target_msg(target_name, table.columns())));
         }
         Ok((cols, target))
     }
 
     /// All rows of `table`, encoded and standardized.
-    fn encode(&self, table: &Table, cols: &[usize]) -> Result<Matrix> {
+    fn encode<R: Rows + ?Sized>(&self, table: &R, cols: &[usize]) -> Result<Matrix> {
         let width = self.n_features();
         let mut x = Matrix::zeros(table.n_rows(), width);
         let mut raw = vec![0.0f64; width];
@@ -416,17 +457,44 @@ impl Preprocessor {
             self.encode_raw(table, r, cols, &mut raw)?;
             for (f, (out, v)) in x.row_mut(r).iter_mut().zip(&raw).enumerate() {
                 *out = ((v - self.means[f]) / self.stds[f]) as f32;
+                if !out.is_finite() {
+                    return Err(self.too_far(table, r, cols, f));
+                }
             }
         }
         Ok(x)
     }
 
+    /// The error for feature `f` of row `r` standardizing beyond f32's range: a value very far
+    /// from the training data for a tiny training spread.
+    fn too_far<R: Rows + ?Sized>(&self, table: &R, r: usize, cols: &[usize], f: usize) -> Error {
+        let (mut start, mut i) = (0, 0);
+        while i + 1 < self.columns.len() && start + self.columns[i].width() <= f {
+            start += self.columns[i].width();
+            i += 1;
+        }
+        let j = cols[i];
+        table.cell_error(
+            r,
+            j,
+            format!(
+                "column `{}` holds `{}`, which lies beyond f32's range once standardized (training mean {}, \
+                 deviation {}); the value is far outside the training data",
+                self.columns[i].name(),
+                table.cell(r, j),
+                self.means[f],
+                self.stds[f]
+            ),
+        )
+    }
+
     /// Row `r` as unscaled features: numbers as they are, categories one-hot, missing cells filled.
-    fn encode_raw(&self, table: &Table, r: usize, cols: &[usize], out: &mut [f64]) -> Result<()> {
+    fn encode_raw<R: Rows + ?Sized>(&self, table: &R, r: usize, cols: &[usize], out: &mut [f64]) -> Result<()> {
         let mut f = 0;
         for (column, &j) in self.columns.iter().zip(cols) {
-            let cell = table.cell(r, j);
-            let at = |msg: String| Error::parse(&table.path, table.line(r), j as u64 + 1, msg);
+            let text = table.cell(r, j);
+            let cell = text.trim();
+            let at = |msg: String| table.cell_error(r, j, msg);
             let missing = || {
                 at(format!(
                     "column `{}` has a missing value (`{cell}`); the model was fitted without imputation, \
@@ -437,6 +505,7 @@ impl Preprocessor {
             match column {
                 Column::Numeric { name, fill } => {
                     out[f] = match classify(cell) {
+                        Cell::Number(v) if !in_f32_range(v) => return Err(out_of_range(table, r, j)),
                         Cell::Number(v) => v,
                         Cell::Empty | Cell::NotANumber if self.impute => *fill,
                         Cell::Empty | Cell::NotANumber => return Err(missing()),
@@ -542,6 +611,121 @@ impl Preprocessor {
     pub fn imputed(&self) -> &[(String, usize)] {
         &self.imputed
     }
+    /// Checks a preprocessor read from a file (which anyone can write) for internal consistency:
+    /// the column names, widths, statistics and labels that [`transform`](Self::transform) indexes
+    /// and divides by. The error names the offending field.
+    pub fn check(&self) -> std::result::Result<(), String> {
+        if self.columns.is_empty() {
+            return Err("`preprocessor.columns` is empty; a model needs at least one input column".into());
+        }
+        let target = self.target_name();
+        let mut seen = std::collections::BTreeSet::new();
+        for (i, c) in self.columns.iter().enumerate() {
+            let at = format!("`preprocessor.columns[{i}]` (`{}`)", c.name());
+            if !seen.insert(c.name()) {
+                return Err(format!("{at} names a column twice"));
+            }
+            if c.name() == target {
+                return Err(format!("{at} is also the target column"));
+            }
+            if self.dropped.iter().any(|d| d == c.name()) {
+                return Err(format!("{at} is also listed in `preprocessor.dropped`"));
+            }
+            match c {
+                Column::Numeric { fill, .. } if !(fill.is_finite() && fill.abs() <= f64::from(f32::MAX)) => {
+                    return Err(format!("{at} has a `fill` {fill:?} that is not a finite number in f32's range"));
+                }
+                Column::Numeric { .. } => {}
+                Column::Categorical { categories, fill, .. } => {
+                    if categories.is_empty() {
+                        return Err(format!("{at} has no `categories`"));
+                    }
+                    // Encoding looks categories up by binary search.
+                    if let Some(w) = categories.windows(2).find(|w| w[0] >= w[1]) {
+                        return Err(format!(
+                            "{at} has `categories` out of order or repeated (`{}` before `{}`)",
+                            w[0], w[1]
+                        ));
+                    }
+                    if self.impute && categories.binary_search(fill).is_err() {
+                        return Err(format!("{at} has a `fill` `{fill}` that is not one of its categories"));
+                    }
+                }
+            }
+        }
+        let width: usize = self.columns.iter().map(Column::width).sum();
+        for (field, v) in [("means", &self.means), ("stds", &self.stds)] {
+            if v.len() != width {
+                return Err(format!(
+                    "`preprocessor.{field}` has {} values but the columns expand to {width} features",
+                    v.len()
+                ));
+            }
+        }
+        if let Some(f) = self.means.iter().position(|m| !m.is_finite() || m.abs() > f64::from(f32::MAX)) {
+            return Err(format!(
+                "`preprocessor.means[{f}]` is {:?}, not a finite number in f32's range",
+                self.means[f]
+            ));
+        }
+        if let Some(f) = self.stds.iter().position(|s| !(s.is_finite() && *s > 0.0 && *s <= f64::from(f32::MAX))) {
+            return Err(format!(
+                "`preprocessor.stds[{f}]` is {}; a standard deviation must be finite and positive",
+                self.stds[f]
+            ));
+        }
+        if let TargetEncoding::Classes { labels, .. } = &self.target {
+            check_labels(labels).map_err(|e| format!("`preprocessor.target.labels` {e}"))?;
+        }
+        Ok(())
+    }
+}
+
+/// Checks a list of class labels read from a file: at least one, none empty, no two the same
+/// class (`1` and `1.0` are one class, see [`label_index`]).
+pub fn check_labels(labels: &[String]) -> std::result::Result<(), String> {
+    if labels.is_empty() {
+        return Err("is empty; a classifier has at least one class".into());
+    }
+    let mut seen = BTreeMap::new();
+    for (i, l) in labels.iter().enumerate() {
+        if l.trim().is_empty() {
+            return Err(format!("has an empty label at index {i}"));
+        }
+        if let Some(&j) = seen.get(&label_key(l)) {
+            return Err(format!("has the class `{l}` twice (at {j} as `{}` and at {i})", labels[j]));
+        }
+        seen.insert(label_key(l), i);
+    }
+    Ok(())
+}
+
+/// What makes two class labels the same class: the number they spell (so `1`, `1.0` and ` 1`
+/// agree; `-0` is `0`), or else the text, trimmed. The rule [`label_index`] applies.
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+enum LabelKey<'a> {
+    Number(u64),
+    Text(&'a str),
+}
+
+fn label_key(cell: &str) -> LabelKey<'_> {
+    let cell = cell.trim();
+    match cell.parse::<f64>() {
+        Ok(v) if v.is_finite() => LabelKey::Number((v + 0.0).to_bits()),
+        _ => LabelKey::Text(cell),
+    }
+}
+
+/// The index of `cell` among the class `labels`: an exact match, or else the label with the
+/// same numeric value (`1`, `1.0` and ` 1` are one class), or else the same text once trimmed.
+pub fn label_index(labels: &[String], cell: &str) -> Option<usize> {
+    labels.iter().position(|l| l == cell).or_else(|| {
+        let cell = cell.trim();
+        match cell.parse::<f64>() {
+            Ok(v) if v.is_finite() => labels.iter().position(|l| l.trim().parse::<f64>().ok() == Some(v)),
+            _ => labels.iter().position(|l| l.trim() == cell),
+        }
+    })
 }
 
 /// The feature columns [`Preprocessor::fit`] would make of `table` under `cfg`, typed and with
@@ -560,6 +744,8 @@ pub fn plan_columns(table: &Table, cfg: &PreprocessConfig) -> Result<Vec<Column>
 fn fit_column(table: &Table, j: usize, impute: bool) -> Result<(Column, usize)> {
     let name = &table.columns[j];
     let (mut sum, mut n_numbers) = (0.0f64, 0usize);
+    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+    let mut first_huge = None;
     let mut has_text = false;
     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
     let (mut first_empty, mut first_nan) = (None, None);
@@ -575,6 +761,10 @@ fn fit_column(table: &Table, j: usize, impute: bool) -> Result<(Column, usize)> 
             Cell::Number(v) => {
                 sum += v;
                 n_numbers += 1;
+                (lo, hi) = (lo.min(v), hi.max(v));
+                if !in_f32_range(v) {
+                    first_huge.get_or_insert(r);
+                }
             }
             Cell::NotANumber => {
                 n_nan += 1;
@@ -585,6 +775,9 @@ fn fit_column(table: &Table, j: usize, impute: bool) -> Result<(Column, usize)> 
         *counts.entry(cell).or_default() += 1;
     }
     let numeric = n_numbers > 0 && !has_text;
+    if let (true, Some(r)) = (numeric, first_huge) {
+        return Err(out_of_range(table, r, j));
+    }
     let (n_missing, first_missing) = match (numeric, first_empty, first_nan) {
         (true, Some(a), Some(b)) => (n_empty + n_nan, Some(a.min(b))),
         (true, a, b) => (n_empty + n_nan, a.or(b)),
@@ -610,7 +803,10 @@ fn fit_column(table: &Table, j: usize, impute: bool) -> Result<(Column, usize)> 
         ));
     }
     let column = if numeric {
-        Column::Numeric { name: name.clone(), fill: sum / n_numbers as f64 }
+        // All values equal: the fill is that value exactly (a mean can round away from it), so
+        // imputing keeps the column constant.
+        let fill = if lo == hi { lo } else { sum / n_numbers as f64 };
+        Column::Numeric { name: name.clone(), fill }
     } else {
         // Ties go to the first category in sorted order, so the fill does not depend on row order.
         let fill = counts.iter().fold(("", 0), |best, (&k, &n)| if n > best.1 { (k, n) } else { best }).0;
@@ -648,15 +844,18 @@ fn fit_target(table: &Table, t: usize, task: TargetKind) -> Result<TargetEncodin
                         ),
                     ));
                 }
-                if seen.insert(cell) {
+                // One class per number, however written (`1`, `1.0`, ` 1`): the first spelling
+                // seen names it, and `label_index` maps the others to it.
+                if seen.insert(label_key(cell)) {
                     labels.push(cell.to_string());
                 }
             }
             let numbers: Option<Vec<f64>> =
-                labels.iter().map(|l| l.parse::<f64>().ok().filter(|v| v.is_finite())).collect();
+                labels.iter().map(|l| l.trim().parse::<f64>().ok().filter(|v| v.is_finite())).collect();
             match numbers {
                 Some(_) => labels.sort_by(|a, b| {
-                    let (x, y) = (a.parse::<f64>().unwrap_or(0.0), b.parse::<f64>().unwrap_or(0.0));
+                    let num = |l: &str| l.trim().parse::<f64>().unwrap_or(0.0);
+                    let (x, y) = (num(a), num(b));
                     x.total_cmp(&y).then_with(|| a.cmp(b))
                 }),
                 None => labels.sort(),
@@ -674,10 +873,30 @@ fn fit_target(table: &Table, t: usize, task: TargetKind) -> Result<TargetEncodin
     }
 }
 
+/// Whether `v` fits the f32 the model computes in (and its square the f64 variance).
+fn in_f32_range(v: f64) -> bool {
+    v.abs() <= f64::from(f32::MAX)
+}
+
+/// The error for a finite number too large for f32, at row `r`, column `j` of `table`.
+fn out_of_range<R: Rows + ?Sized>(table: &R, r: usize, j: usize) -> Error {
+    table.cell_error(
+        r,
+        j,
+        format!(
+            "column `{}` holds `{}`, beyond the range of the 32-bit floats mlp computes in (±3.4e38); \
+             rescale the column (say, to other units) or drop it",
+            table.columns()[j],
+            table.cell(r, j)
+        ),
+    )
+}
+
 /// The regression target at row `r`, or an error pointing at the cell.
 fn parse_value(table: &Table, r: usize, t: usize, name: &str) -> Result<f64> {
     let cell = table.cell(r, t);
     match classify(cell) {
+        Cell::Number(v) if !in_f32_range(v) => Err(out_of_range(table, r, t)),
         Cell::Number(v) => Ok(v),
         _ => Err(Error::parse(
             &table.path,
@@ -878,6 +1097,79 @@ mod tests {
             CsvReader::from_reader(std::io::Cursor::new(b"color,size\nred,1\nred,x\n".to_vec()), "<stdin>").unwrap();
         let m = pre.transform_stream(&mut bad, 1, |_| Ok(())).unwrap_err().to_string();
         assert!(m.starts_with("<stdin>:3:2: column `size`"), "{m}");
+    }
+
+    #[test]
+    fn tiny_spreads_are_standardized_constant_columns_are_not() {
+        let (pre, data) = Preprocessor::fit(
+            &table("a,b,c,y\n1e-13,5,0.1,0\n2e-13,5,,1\n3e-13,5,0.1,0\n"),
+            &cfg("y", &[], true),
+            TargetKind::Classes,
+        )
+        .unwrap();
+        assert!((pre.stds()[0] - (2.0f64 / 3.0).sqrt() * 1e-13).abs() < 1e-25, "{}", pre.stds()[0]);
+        let a: Vec<f32> = (0..3).map(|r| data.x.row(r)[0]).collect();
+        assert!((a[0] + 1.2247449).abs() < 1e-5 && a[1].abs() < 1e-5 && (a[2] - 1.2247449).abs() < 1e-5, "{a:?}");
+        // A constant column, and one made constant by imputing its own value, keep std 1 and encode as 0.
+        assert_eq!((pre.stds()[1], pre.stds()[2]), (1.0, 1.0));
+        assert!((0..3).all(|r| data.x.row(r)[1] == 0.0 && data.x.row(r)[2] == 0.0));
+    }
+
+    #[test]
+    fn numbers_beyond_f32_are_errors_naming_the_cell() {
+        let m = fit_err("a,b,y\n1,2,0\n3,1e39,1\n", &Default::default(), TargetKind::Classes);
+        assert!(m.starts_with("t.csv:3:2: column `b` holds `1e39`, beyond the range of the 32-bit floats"), "{m}");
+        let m = fit_err("a,y\n1,2\n3,-4e38\n", &Default::default(), TargetKind::Values);
+        assert!(m.starts_with("t.csv:3:2: column `y` holds `-4e38`"), "{m}");
+        let pre = fitted();
+        let m = pre.transform_features(&table("color,size\nred,1e300\n")).unwrap_err().to_string();
+        assert!(m.starts_with("t.csv:2:2: column `size` holds `1e300`"), "{m}");
+        // Big but in range: fine, and the squares do not overflow the f64 variance.
+        let (pre, data) =
+            Preprocessor::fit(&table("a,y\n3e38,0\n-3e38,1\n"), &Default::default(), TargetKind::Classes).unwrap();
+        assert!(pre.stds()[0].is_finite() && data.x.data.iter().all(|v| v.is_finite()));
+        // A value far outside a tiny training spread is an error, not an infinity.
+        let (pre, _) =
+            Preprocessor::fit(&table("a,y\n1e-30,0\n2e-30,1\n"), &Default::default(), TargetKind::Classes).unwrap();
+        let m = pre.transform_features(&table("a\n1e30\n")).unwrap_err().to_string();
+        assert!(m.starts_with("t.csv:2:1: column `a` holds `1e30`, which lies beyond f32's range"), "{m}");
+    }
+
+    #[test]
+    fn a_number_written_differently_is_one_class_in_train_and_evaluate() {
+        let rows = vec![
+            vec!["1".to_string(), "1".to_string()],
+            vec!["2".into(), "1.0".into()],
+            vec!["3".into(), " 1".into()],
+            vec!["4".into(), "2".into()],
+            vec!["5".into(), "02".into()],
+        ];
+        let t = Table::from_rows("t.csv", vec!["x".into(), "y".into()], rows);
+        let (pre, data) = Preprocessor::fit(&t, &Default::default(), TargetKind::Classes).unwrap();
+        assert_eq!(pre.class_labels().unwrap(), ["1", "2"]);
+        assert_eq!(data.y, Targets::Classes { labels: vec![0, 0, 0, 1, 1], n_classes: 2 });
+        let eval = pre.transform(&table("x,y\n1,1.00\n2,2e0\n")).unwrap();
+        assert_eq!(eval.y, Targets::Classes { labels: vec![0, 1], n_classes: 2 });
+        assert_eq!(label_index(pre.class_labels().unwrap(), " 2.0 "), Some(1));
+        assert!(check_labels(&["1".into(), "1.0".into()]).unwrap_err().contains("twice"));
+    }
+
+    #[test]
+    fn one_standardizer_for_every_path() {
+        let mut s = Standardizer::new(3);
+        for r in [[1.0, 5.0, 1e-13], [3.0, 5.0, 2e-13]] {
+            s.push(&r);
+        }
+        let (mean, std) = s.finish();
+        assert_eq!(mean[..2], [2.0, 5.0]);
+        assert_eq!(std[..2], [1.0, 1.0], "spread 1 and a constant column");
+        assert!((std[2] - 0.5e-13).abs() < 1e-26);
+        let (_, std) = Standardizer::new(2).finish();
+        assert_eq!(std, [1.0, 1.0], "no rows: nothing to divide by");
+        let x = Matrix::new(2, 2, vec![1.0, 5.0, 3.0, 5.0]);
+        let spec = crate::model_file::InputSpec::standardize(&x, vec!["a".into(), "b".into()], "y");
+        let crate::model_file::InputSpec::Standardized { mean, std, .. } = spec else { panic!() };
+        assert_eq!((mean, std), (vec![2.0, 5.0], vec![1.0, 1.0]));
     }
 
     fn titanic(name: &str) -> PathBuf {

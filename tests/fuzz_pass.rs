@@ -102,6 +102,54 @@ fn model_file_loader_never_panics() {
     }
 }
 
+/// What `fuzz/fuzz_targets/model_predict.rs` checks: a file that loads predicts without a panic,
+/// and a prediction that succeeds is finite.
+fn load_and_predict(bytes: &[u8]) {
+    let Ok(saved) = mlp::model_file::load_bytes(bytes, "m.safetensors") else { return };
+    let n = saved.model.config.input_dim;
+    for v in [0.0f32, 1.0, -1e4, 1e30] {
+        if let Ok(p) = saved.predict_features(&mlp::Matrix::new(2, n, vec![v; 2 * n])) {
+            assert!(p.data.iter().all(|v| v.is_finite()), "NOT OK: a successful prediction holds a non-finite value");
+        }
+    }
+}
+
+#[test]
+fn loaded_models_predict_finite_values_or_fail() {
+    let mut loaded = 0;
+    each_mutation("model_predict", 3000, |bytes| {
+        loaded += usize::from(mlp::model_file::load_bytes(bytes, "m.safetensors").is_ok());
+        load_and_predict(bytes);
+    });
+    assert!(loaded > 30, "only {loaded} of 3000 mutations loaded");
+    // Edits of the weights alone keep most files loadable: large, tiny and sign-flipped values.
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut loaded = 0;
+    for seed in corpus("model_predict") {
+        let start = 8 + u64::from_le_bytes(seed[..8].try_into().unwrap()) as usize;
+        for _ in 0..500 {
+            let mut v = seed.clone();
+            for _ in 0..1 + rng.below(8) {
+                let at = start + rng.below(v.len() - start);
+                v[at] = [0x7f, 0x7e, 0xff, 0x00, 0x80, 0x01][rng.below(6)];
+            }
+            loaded += usize::from(mlp::model_file::load_bytes(&v, "m.safetensors").is_ok());
+            load_and_predict(&v);
+        }
+    }
+    assert!(loaded > 500, "only {loaded} weight edits loaded");
+    // A model whose weights overflow f32 on ordinary inputs: an error, not infinities.
+    let seed = &corpus("model_predict")[0];
+    let mut saved = mlp::model_file::load_bytes(seed, "seed.safetensors").unwrap();
+    saved.model.params[0].get_mut("weight").unwrap().data.fill(3e38);
+    let n = saved.model.config.input_dim;
+    let e = saved.predict_features(&mlp::Matrix::new(1, n, vec![1e3; n])).unwrap_err().to_string();
+    assert!(
+        e.starts_with("row 1: the model's output is NaN") || e.starts_with("row 1: the model's output is inf"),
+        "{e}"
+    );
+}
+
 #[test]
 fn layer_spec_parser_never_panics() {
     each_mutation("layer_spec", 5000, |bytes| {

@@ -78,8 +78,8 @@ pub fn watch_dir(path: &Path) {
     }
 }
 
-/// Removes this process's temporary files beside every watched output. The atomic writer names
-/// them `.<name>.<pid>.<n>.tmp` beside the target (`mlp::model_file::AtomicFile`), so only ours match.
+/// Removes this process's temporary files beside every watched output, by the atomic writer's
+/// naming rule (`mlp::fsio::own_temp_prefix`), so only ours match.
 fn remove_temporaries() {
     let Ok(watched) = WATCHED.lock() else { return };
     let pid = std::process::id();
@@ -90,7 +90,7 @@ fn remove_temporaries() {
             }
             Watched::File(path) => {
                 let Some(name) = path.file_name() else { continue };
-                let prefix = format!(".{}.{pid}.", name.to_string_lossy());
+                let prefix = mlp::fsio::own_temp_prefix(&name.to_string_lossy(), pid);
                 let dir = match path.parent() {
                     Some(p) if !p.as_os_str().is_empty() => p,
                     _ => Path::new("."),

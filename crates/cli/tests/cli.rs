@@ -8,6 +8,8 @@ mod util;
 mod aliasing;
 #[path = "cli/compat.rs"]
 mod compat;
+#[path = "cli/crafted.rs"]
+mod crafted;
 #[path = "cli/errors.rs"]
 mod errors;
 #[path = "cli/failures.rs"]
