@@ -5,7 +5,6 @@ use mlp::Matrix;
 use mlp::model_file::{self, InputSpec};
 use std::path::Path;
 
-
 /// A change to a model file's metadata and the words its refusal must contain.
 type Case = (Box<dyn FnOnce(&mut Value)>, &'static [&'static str]);
 #[test]

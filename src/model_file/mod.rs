@@ -52,8 +52,16 @@ use validate::check_meta;
 
 /// The value of the `format` metadata key.
 pub const FORMAT: &str = "mlp";
-/// The model-file format this build writes and the newest it reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The newest model-file format this build reads and writes. Version 1 holds dense layers only
+/// and is what a dense model is still written as (byte for byte what older versions wrote);
+/// version 2 adds layer kinds (`kind` in the architecture), so that an mlp that does not know
+/// them refuses the file by its version instead of misreading it.
+pub const FORMAT_VERSION: u32 = 2;
+
+/// The version a file for `model` is written with: the oldest that can describe it.
+pub fn format_version_for(model: &Model) -> u32 {
+    if model.config.layers.iter().all(|l| l.kind.is_dense()) { 1 } else { FORMAT_VERSION }
+}
 
 /// The checks a reader makes, made before writing: a file is never written that would not load.
 fn check_writable(model: &Model, meta: &ModelMeta) -> Result<()> {
@@ -67,7 +75,7 @@ fn base_metadata(model: &Model, meta: &ModelMeta) -> Result<BTreeMap<String, Str
         .map_err(|e| Error::Data(format!("cannot encode the model's metadata as JSON: {e}")))?;
     Ok(BTreeMap::from([
         ("format".to_string(), FORMAT.to_string()),
-        ("format_version".to_string(), FORMAT_VERSION.to_string()),
+        ("format_version".to_string(), format_version_for(model).to_string()),
         ("mlp".to_string(), json),
     ]))
 }

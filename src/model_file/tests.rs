@@ -167,7 +167,7 @@ fn damaged_files_are_rejected_with_a_reason() {
         out.extend(&good[8 + n..]);
         std::fs::write(&bad, out).unwrap();
     };
-    rewrite(&|h| h["__metadata__"]["format_version"] = "2".into());
+    rewrite(&|h| h["__metadata__"]["format_version"] = "3".into());
     expect_err(&bad, "newer mlp");
     rewrite(&|h| h["__metadata__"]["mlp"] = "{not json".into());
     expect_err(&bad, "garbled `mlp` metadata");

@@ -134,6 +134,7 @@ mod tests {
         let back = model_file::load(&path).unwrap();
         std::fs::remove_dir_all(&dir).unwrap();
         assert_eq!(back.model, model);
+        assert_eq!(model_file::format_version_for(&model), 2, "a layer kind beyond dense needs format version 2");
         assert_eq!(back.model.predict(&data.x).unwrap(), model.predict(&data.x).unwrap());
     }
 }
