@@ -58,7 +58,7 @@ pub fn balanced_class_weights(y: &Targets) -> Result<Vec<f32>> {
 /// Refuses an output layer too small for `classes` classes (one unit serves two classes).
 pub fn check_classes_fit(loss: Loss, config: &ModelConfig, classes: usize) -> Result<()> {
     let out = config.output_dim();
-    if loss.is_classification() && ((out == 1 && classes > 2) || (out > 1 && classes > out)) {
+    if loss.is_classification() && !crate::train::classes_fit(classes, out) {
         return Err(Error::config(
             "layers",
             format!("the data has {classes} classes but the output layer has {out} units; end with {classes}:softmax"),

@@ -26,8 +26,7 @@ pub(super) fn check_meta(model: &Model, meta: &ModelMeta) -> Result<(), String> 
         .map_err(|e| format!("has a loss that does not fit its output layer: {e}"))?;
     if let Some(classes) = &meta.classes {
         let out = cfg.output_dim();
-        let fits = if out == 1 { classes.len() <= 2 } else { classes.len() <= out };
-        if classes.is_empty() || !fits {
+        if classes.is_empty() || !crate::train::classes_fit(classes.len(), out) {
             return Err(format!(
                 "lists {} classes but the output layer has {out} units; the file is inconsistent",
                 classes.len()

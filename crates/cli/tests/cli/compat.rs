@@ -20,7 +20,7 @@ const TRAIN: &[&str] = &[
     "3",
     "--quiet",
     "--out",
-    "m.safetensors",
+    "spirals.safetensors",
 ];
 
 #[test]
@@ -38,7 +38,7 @@ fn version_1_model_predicts_the_same_bytes() {
 fn the_same_command_writes_the_same_file() {
     let dir = Dir::new("compat-train");
     dir.mlp(TRAIN).ok();
-    let now = std::fs::read(dir.join("m.safetensors")).unwrap();
+    let now = std::fs::read(dir.join("spirals.safetensors")).unwrap();
     let then = std::fs::read(fixtures().join("v1/spirals.safetensors")).unwrap();
     assert!(
         now == then,

@@ -3,7 +3,7 @@
 //! features; an enormous layer is refused before its weights exist (both peak under 100 MB,
 //! measured with VmHWM); `--threads` has a ceiling; a CSV of 100 000 columns is read in linear time.
 
-use crate::util::{Dir, peak_kib, spawn};
+use crate::util::{Dir, peak_run};
 use std::fmt::Write as _;
 
 #[test]
@@ -15,7 +15,7 @@ fn unique_id_column_is_refused_with_a_hint_in_bounded_memory() {
     }
     d.write("ids.csv", &csv);
     let (peak, run) =
-        peak_kib(spawn(&d.path, &["train", "--data", "ids.csv", "--epochs", "1", "--out", "m.safetensors", "-q"]));
+        peak_run(&d.path, &["train", "--data", "ids.csv", "--epochs", "1", "--out", "m.safetensors", "-q"], &[]);
     run.fails_with(&["ids.csv: column `id` has 60000 different text values in 60000 rows", "--drop id"]);
     assert!(peak > 0 && peak < 100 * 1024, "the refused run peaked at {peak} KiB");
     eprintln!("refused 60 000-row unique-id run: peak {peak} KiB");
@@ -34,14 +34,10 @@ fn huge_layer_is_refused_before_its_weights_exist() {
     }
     d.write("d.csv", &csv);
     let measured = |layers: &str, limit: Option<u64>| {
-        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_mlp"));
-        cmd.current_dir(&d.path).args(["train", "--data", "d.csv", "--epochs", "1", "--layers", layers]);
-        cmd.args(["--out", "m.safetensors", "-q"]);
-        if let Some(b) = limit {
-            cmd.env("MLP_MEMORY_LIMIT_BYTES", b.to_string());
-        }
-        cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
-        let (peak, run) = peak_kib(cmd.spawn().unwrap());
+        let limit = limit.map(|b| b.to_string());
+        let env: Vec<(&str, &str)> = limit.iter().map(|b| ("MLP_MEMORY_LIMIT_BYTES", b.as_str())).collect();
+        let args = ["train", "--data", "d.csv", "--epochs", "1", "--layers", layers, "--out", "m.safetensors", "-q"];
+        let (peak, run) = peak_run(&d.path, &args, &env);
         assert!(peak > 0 && peak < 100 * 1024, "{layers}: the refused run peaked at {peak} KiB");
         eprintln!("refused {layers}: peak {peak} KiB");
         run

@@ -236,35 +236,36 @@ impl Drop for Tmpfs {
     }
 }
 
-/// Peak resident memory (KiB) of a child, from wait4(2)'s resource usage of that one child (exact
-/// even for a run that ends in a millisecond, where polling VmHWM would miss it); returns it with
-/// the run.
-pub fn peak_kib(mut child: std::process::Child) -> (u64, Run) {
-    use std::io::Read;
-    let drain = |r: Option<Box<dyn Read + Send>>| {
-        std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            if let Some(mut r) = r {
-                let _ = r.read_to_end(&mut buf);
-            }
-            buf
-        })
-    };
-    let out = drain(child.stdout.take().map(|s| Box::new(s) as Box<dyn Read + Send>));
-    let err = drain(child.stderr.take().map(|s| Box::new(s) as Box<dyn Read + Send>));
-    let mut status = 0;
-    // SAFETY: wait4 writes only into `status` and `usage`, both live for the call.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let pid = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
-    assert_eq!(pid, child.id() as libc::pid_t, "wait4 failed");
-    let code = libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status));
-    let run = Run {
-        args: String::new(),
-        code,
-        stdout: String::from_utf8_lossy(&out.join().unwrap()).into(),
-        stderr: String::from_utf8_lossy(&err.join().unwrap()).into(),
-    };
-    (usage.ru_maxrss as u64, run)
+/// Runs `mlp args…` in `dir` (with extra environment variables) and returns its peak resident
+/// memory in KiB with its outcome.
+///
+/// The measurement goes through a small `python3` parent that forks, execs `mlp` and reads
+/// `wait4`'s `ru_maxrss`: measured from this test process, `ru_maxrss` would include the pages
+/// the child inherited from it at fork (the whole test binary, ~100 MB while other tests run),
+/// not what `mlp` itself used. Python's own few MB are the floor of the figure.
+pub fn peak_run(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> (u64, Run) {
+    const SCRIPT: &str = "import os, sys\n\
+pid = os.fork()\n\
+if pid == 0:\n    os.execv(sys.argv[2], sys.argv[2:])\n\
+_, status, ru = os.wait4(pid, 0)\n\
+open(sys.argv[1], 'w').write(str(ru.ru_maxrss))\n\
+sys.exit(os.waitstatus_to_exitcode(status))\n";
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let report = dir.join(format!(".peak-{}", N.fetch_add(1, Ordering::SeqCst)));
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(SCRIPT)
+        .arg(&report)
+        .arg(env!("CARGO_BIN_EXE_mlp"))
+        .args(args)
+        .envs(env.iter().copied())
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run mlp under python3 (needed to measure its peak memory)");
+    let peak = std::fs::read_to_string(&report).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0);
+    let _ = std::fs::remove_file(&report);
+    (peak, Run::from(args, out))
 }
 
 impl Run {
