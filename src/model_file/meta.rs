@@ -75,7 +75,7 @@ mod loss_name {
     }
 }
 
-/// A model with its metadata: what [`save`] writes and [`load`] returns.
+/// A model with its metadata: what [`save`](super::save) writes and [`load`](super::load) returns.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SavedModel {
     /// Architecture and weights.

@@ -4,7 +4,7 @@
 //! # Layout
 //! | tensor | dtype | shape | holds |
 //! |---|---|---|---|
-//! | `layers.{i}.weight` | F32 | `[out, in]` | the transpose of [`LayerParams::weight`]; for maxout `out = units·pieces`, piece index fastest |
+//! | `layers.{i}.weight` | F32 | `[out, in]` | the transpose of the in-memory `weight` tensor ([`crate::nn::ParamSpec::file_transposed`]); for maxout `out = units·pieces`, piece index fastest |
 //! | `layers.{i}.bias` | F32 | `[out]` | the biases |
 //! | `layers.{i}.alpha` | F32 | `[units]` | PReLU slopes, for PReLU layers only |
 //!

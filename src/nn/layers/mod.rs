@@ -3,7 +3,7 @@
 //! A kind lives in its own file beside this one (`dense.rs`, …) and is registered here in three
 //! places that the compiler lists when a variant is added: [`LayerKind`] (the plain-data config
 //! that the model file and the CLI carry), [`LayerKind::specs`] (its named parameters) and
-//! [`build`] (its state on a backend). Everything else — initialization, the optimizer, the
+//! `build` (its state on a backend). Everything else — initialization, the optimizer, the
 //! weight penalty, checkpoints, the model file, gradient checks, the summary — walks the
 //! parameters through [`ParamSpec`]s and needs no change for a new kind.
 
