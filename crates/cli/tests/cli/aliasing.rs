@@ -3,9 +3,7 @@
 //! a hard link or a symlink. The inputs stay byte-identical and nothing is written. An unwritable
 //! `--plots` directory is refused up front like `--out`.
 
-use crate::util::{Dir, Tmpfs, is_root, no_temporaries, snapshot};
-
-const OK: &str = "a,b,y\n1,2,0\n3,4,1\n5,6,0\n7,8,1\n";
+use crate::util::{Dir, OK, Tmpfs, is_root, no_temporaries, snapshot};
 
 /// A directory with data, a model, a checkpoint and a config to clash with.
 fn setup(name: &str) -> Dir {

@@ -2,9 +2,7 @@
 //! and one line that names the file, line and column (or flag, or tensor) and says what to do,
 //! and leaves no output file behind.
 
-use crate::util::Dir;
-
-const OK: &str = "a,b,y\n1,2,0\n3,4,1\n5,6,0\n7,8,1\n";
+use crate::util::{Dir, OK};
 
 /// Trains on `data` (written as `d.csv`) with `flags`, expecting failure with `needles`, and no model.
 fn train_fails(name: &str, data: &str, flags: &[&str], needles: &[&str]) {

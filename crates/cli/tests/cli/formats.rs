@@ -3,28 +3,7 @@
 //! `NaN` with exit 0); every error is one line, argument errors included; empty paths name their
 //! flag; other delimiters, gzip files and unclosed quotes are recognized.
 
-use crate::util::{Dir, no_temporaries, snapshot};
-
-const OK: &str = "a,b,y\n1,2,0\n3,4,1\n5,6,0\n7,8,1\n";
-
-fn trained(name: &str) -> Dir {
-    let d = Dir::new(name);
-    d.write("d.csv", OK);
-    d.mlp(&[
-        "train",
-        "--data",
-        "d.csv",
-        "--epochs",
-        "2",
-        "--layers",
-        "4:relu,2:softmax",
-        "--out",
-        "m.safetensors",
-        "-q",
-    ])
-    .ok();
-    d
-}
+use crate::util::{Dir, OK, no_temporaries, snapshot, trained};
 
 #[test]
 fn numbers_beyond_f32_name_file_line_and_column_everywhere() {

@@ -2,10 +2,14 @@
 //! nothing on stderr (no panic) for every subcommand, and `train` still saves its model and history.
 //! Each case spawns `mlp` with the stream piped and its read end dropped at once.
 
-use crate::util::{Dir, Run, no_temporaries};
+use crate::util::{Dir, Run, no_temporaries, trained_on};
 use std::process::{Command, Stdio};
 
 const OK: &str = "a,b,y\n1,2,0\n3,4,1\n5,6,0\n7,8,1\n2,1,1\n4,3,0\n";
+
+fn trained(name: &str) -> Dir {
+    trained_on(name, OK)
+}
 
 /// Runs `mlp args…` in `d` with the read end of stdout (and of stderr, when `close_stderr`)
 /// dropped before it writes anything.
@@ -28,25 +32,6 @@ fn closed(d: &Dir, args: &[&str], close_stderr: bool) -> Run {
 fn quiet_success(run: &Run, what: &str) {
     assert_eq!(run.code, Some(0), "{what}: exit {:?}, stderr:\n{}", run.code, run.stderr);
     assert!(run.stderr.is_empty(), "{what}: nothing on stderr expected, got:\n{}", run.stderr);
-}
-
-fn trained(name: &str) -> Dir {
-    let d = Dir::new(name);
-    d.write("d.csv", OK);
-    d.mlp(&[
-        "train",
-        "--data",
-        "d.csv",
-        "--epochs",
-        "2",
-        "--layers",
-        "4:relu,2:softmax",
-        "--out",
-        "m.safetensors",
-        "-q",
-    ])
-    .ok();
-    d
 }
 
 #[test]

@@ -4,6 +4,36 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+/// A small, valid two-class CSV that the catalogue tests train on.
+#[allow(dead_code)]
+pub const OK: &str = "a,b,y\n1,2,0\n3,4,1\n5,6,0\n7,8,1\n";
+
+/// A scratch directory holding `d.csv` ([`OK`]) and `m.safetensors`, a small model trained on it.
+#[allow(dead_code)]
+pub fn trained(name: &str) -> Dir {
+    trained_on(name, OK)
+}
+
+/// A scratch directory holding `d.csv` (`csv`) and `m.safetensors`, a small model trained on it.
+pub fn trained_on(name: &str, csv: &str) -> Dir {
+    let d = Dir::new(name);
+    d.write("d.csv", csv);
+    d.mlp(&[
+        "train",
+        "--data",
+        "d.csv",
+        "--epochs",
+        "2",
+        "--layers",
+        "4:relu,2:softmax",
+        "--out",
+        "m.safetensors",
+        "-q",
+    ])
+    .ok();
+    d
+}
+
 /// A scratch directory, removed when the test ends (kept when it fails, for a look).
 pub struct Dir {
     pub path: PathBuf,
