@@ -162,6 +162,114 @@ pub trait Backend: Clone + Send + Sync + 'static {
         self.write(&acc.iter().map(|&v| v as f32).collect::<Vec<_>>(), out);
     }
 
+    /// `out[i] = a[i] · b[i]` over the first `n` elements (a dropout mask, forward and back).
+    ///
+    /// The default body goes element by element through [`Backend::get`]/[`Backend::set`]: exact
+    /// in any precision and allocation-free, if slow on a GPU.
+    fn mul_elem(&self, n: usize, a: &Self::Buf, b: &Self::Buf, out: &mut Self::Buf) {
+        for i in 0..n {
+            self.set(out, i, self.get(a, i) * self.get(b, i));
+        }
+    }
+
+    /// Batch normalization of a `(rows, cols)` matrix per column, as PyTorch's `BatchNorm1d`:
+    /// `y = x̂·γ + β` with `x̂ = (x − μ) / √(σ² + eps)`. With `momentum` (train mode) μ and σ² are
+    /// the batch's mean and biased variance, and the running statistics move towards the batch's
+    /// (`r = (1 − m)·r + m·batch`, the variance unbiased by `rows / (rows − 1)`); without it
+    /// (eval mode) μ and σ² are the running ones. `xhat (rows, cols)` and `inv_std (cols)` keep
+    /// what the backward pass needs. Columns are independent and rows add in order, so the result
+    /// does not depend on any split.
+    #[allow(clippy::too_many_arguments)]
+    fn batchnorm_forward(
+        &self,
+        rows: usize,
+        cols: usize,
+        x: &Self::Buf,
+        gamma: &Self::Buf,
+        beta: &Self::Buf,
+        running: (&mut Self::Buf, &mut Self::Buf),
+        eps: f64,
+        momentum: Option<f64>,
+        xhat: &mut Self::Buf,
+        inv_std: &mut Self::Buf,
+        y: &mut Self::Buf,
+    ) {
+        let (rmean, rvar) = running;
+        for j in 0..cols {
+            let (mean, var) = match momentum {
+                Some(m) => {
+                    let mut s = 0.0;
+                    for r in 0..rows {
+                        s += self.get(x, r * cols + j);
+                    }
+                    let mean = s / rows as f64;
+                    let mut ss = 0.0;
+                    for r in 0..rows {
+                        let d = self.get(x, r * cols + j) - mean;
+                        ss += d * d;
+                    }
+                    let var = ss / rows as f64;
+                    // One row has no spread to estimate: its running variance sees the biased 0.
+                    let unbiased = if rows > 1 { ss / (rows - 1) as f64 } else { var };
+                    self.set(rmean, j, (1.0 - m) * self.get(rmean, j) + m * mean);
+                    self.set(rvar, j, (1.0 - m) * self.get(rvar, j) + m * unbiased);
+                    (mean, var)
+                }
+                None => (self.get(rmean, j), self.get(rvar, j)),
+            };
+            let is = 1.0 / (var + eps).sqrt();
+            self.set(inv_std, j, is);
+            let (g, b) = (self.get(gamma, j), self.get(beta, j));
+            for r in 0..rows {
+                let i = r * cols + j;
+                let h = (self.get(x, i) - mean) * is;
+                self.set(xhat, i, h);
+                self.set(y, i, h * g + b);
+            }
+        }
+    }
+
+    /// The backward pass of [`Backend::batchnorm_forward`] from `dy = dL/dy`: `dγ = Σ dy·x̂`,
+    /// `dβ = Σ dy`, and, when `dx` is asked for, in train mode
+    /// `dx = γ·inv_std/rows · (rows·dy − Σdy − x̂·Σ dy·x̂)` (the batch statistics depend on x), in
+    /// eval mode `dx = γ·inv_std·dy`.
+    #[allow(clippy::too_many_arguments)]
+    fn batchnorm_backward(
+        &self,
+        rows: usize,
+        cols: usize,
+        dy: &Self::Buf,
+        xhat: &Self::Buf,
+        inv_std: &Self::Buf,
+        gamma: &Self::Buf,
+        grads: (&mut Self::Buf, &mut Self::Buf),
+        training: bool,
+        mut dx: Option<&mut Self::Buf>,
+    ) {
+        let (dgamma, dbeta) = grads;
+        for j in 0..cols {
+            let (mut sdy, mut sdyh) = (0.0, 0.0);
+            for r in 0..rows {
+                let i = r * cols + j;
+                let d = self.get(dy, i);
+                sdy += d;
+                sdyh += d * self.get(xhat, i);
+            }
+            self.set(dgamma, j, sdyh);
+            self.set(dbeta, j, sdy);
+            if let Some(dx) = dx.as_deref_mut() {
+                let k = self.get(gamma, j) * self.get(inv_std, j);
+                let n = rows as f64;
+                for r in 0..rows {
+                    let i = r * cols + j;
+                    let d = self.get(dy, i);
+                    let v = if training { k / n * (n * d - sdy - self.get(xhat, i) * sdyh) } else { k * d };
+                    self.set(dx, i, v);
+                }
+            }
+        }
+    }
+
     /// `Σ buf[i]²` over the first `n` elements.
     fn sum_squares(&self, buf: &Self::Buf, n: usize) -> f64;
     /// `buf[..n] *= s`.

@@ -9,7 +9,7 @@ use std::fmt;
 use std::str::FromStr;
 
 /// What training minimizes, averaged over the batch (as Keras and PyTorch reduce).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Loss {
@@ -23,10 +23,36 @@ pub enum Loss {
     CategoricalCrossEntropy,
     /// Categorical cross-entropy with integer class labels as targets.
     SparseCategoricalCrossEntropy,
+    /// Huber loss (PyTorch's `HuberLoss`, Keras's `Huber`): per element `½d²` where `|d| ≤ δ`,
+    /// else `δ(|d| − ½δ)`, averaged over the outputs. Spec: `huber` (δ = 1) or `huber(δ)`.
+    Huber {
+        /// The threshold δ > 0 between the quadratic and the linear part.
+        delta: f32,
+    },
+    /// Log-cosh (Keras's `log_cosh`): `mean_j ln cosh(a_j − t_j)`.
+    LogCosh,
+    /// Hinge (Keras's `hinge`): `mean_j max(0, 1 − y_j·a_j)` with targets `y = ±1` (a target ≤ 0
+    /// counts as −1, so 0/1 labels work as Keras converts them).
+    Hinge,
+    /// Squared hinge (Keras's `squared_hinge`): `mean_j max(0, 1 − y_j·a_j)²`, targets as [`Loss::Hinge`].
+    SquaredHinge,
+    /// Kullback–Leibler divergence of the outputs from target distributions, `Σ_j t_j ln(t_j / a_j)`
+    /// per row, averaged over rows (PyTorch's `KLDivLoss(reduction="batchmean")` on `ln a`);
+    /// from the logits with a softmax output, else with `a` clipped to `[1e-7, 1]`.
+    KlDivergence,
+    /// Poisson negative log-likelihood of counts `t` given rates `a`: `mean_j a_j − t_j ln(a_j + 1e-8)`,
+    /// PyTorch's `PoissonNLLLoss(log_input=False, full=False, eps=1e-8)` (the network outputs the
+    /// rate itself, e.g. through softplus or exp, as Keras's `poisson`).
+    Poisson,
 }
+
+/// Keeps [`Loss`] usable where `Eq` is asked for: the only float, Huber's δ, is validated finite and positive.
+impl Eq for Loss {}
 
 /// Probabilities are clipped to `[EPS, 1 − EPS]` where a cross-entropy cannot use the logits (Keras's epsilon).
 const EPS: f64 = 1e-7;
+/// Added to the rate inside Poisson's logarithm (PyTorch's `PoissonNLLLoss` default).
+const POISSON_EPS: f64 = 1e-8;
 
 impl Loss {
     /// Whether targets are classes (cross-entropies) rather than values.
@@ -39,7 +65,8 @@ impl Loss {
         match self {
             Loss::CategoricalCrossEntropy | Loss::SparseCategoricalCrossEntropy => *act == Activation::Softmax,
             Loss::BinaryCrossEntropy => *act == Activation::Sigmoid,
-            Loss::Mse | Loss::Mae => false,
+            Loss::KlDivergence => *act == Activation::Softmax,
+            _ => false,
         }
     }
 
@@ -56,6 +83,9 @@ impl Loss {
             }
             Loss::BinaryCrossEntropy if *act != Activation::Sigmoid => {
                 bad(format!("needs a sigmoid output layer, but the last layer is {units}:{act}; end with `1:sigmoid`"))
+            }
+            Loss::Huber { delta } if !(delta > 0.0 && delta.is_finite()) => {
+                bad(format!("needs a threshold δ > 0, got {delta}; write e.g. huber(1.0)"))
             }
             _ => Ok(()),
         }
@@ -92,6 +122,120 @@ impl Loss {
                     let f = scale * T::from_f64(inv_cols);
                     for j in 0..cols {
                         g[j] = f * (a[j] - t[j]).signum0();
+                    }
+                }
+                s * inv_cols
+            }
+            Loss::Huber { delta } => {
+                let dl = delta as f64;
+                let mut s = 0.0;
+                for j in 0..cols {
+                    let d = (a[j] - t[j]).to_f64();
+                    s += if d.abs() <= dl { 0.5 * d * d } else { dl * (d.abs() - 0.5 * dl) };
+                }
+                if let Some((g, scale)) = grad {
+                    let f = scale * T::from_f64(inv_cols);
+                    let (dt, mdt) = (T::from_f64(dl), T::from_f64(-dl));
+                    for j in 0..cols {
+                        let d = a[j] - t[j];
+                        g[j] = f * if d > dt { dt } else if d < mdt { mdt } else { d };
+                    }
+                }
+                s * inv_cols
+            }
+            Loss::LogCosh => {
+                // ln cosh d = |d| + ln(1 + e^{−2|d|}) − ln 2: no overflow for any d.
+                let mut s = 0.0;
+                for j in 0..cols {
+                    let d = (a[j] - t[j]).to_f64().abs();
+                    s += d + (-2.0 * d).exp().ln_1p() - std::f64::consts::LN_2;
+                }
+                if let Some((g, scale)) = grad {
+                    let f = scale * T::from_f64(inv_cols);
+                    for j in 0..cols {
+                        g[j] = f * (a[j] - t[j]).tanh();
+                    }
+                }
+                s * inv_cols
+            }
+            Loss::Hinge | Loss::SquaredHinge => {
+                let squared = self == Loss::SquaredHinge;
+                let mut s = 0.0;
+                for j in 0..cols {
+                    let y = if t[j] > T::ZERO { 1.0 } else { -1.0 };
+                    let m = (1.0 - y * a[j].to_f64()).max(0.0);
+                    s += if squared { m * m } else { m };
+                }
+                if let Some((g, scale)) = grad {
+                    let f = scale * T::from_f64(inv_cols);
+                    for j in 0..cols {
+                        let y = if t[j] > T::ZERO { T::ONE } else { -T::ONE };
+                        let m = T::ONE - y * a[j];
+                        // Zero on the flat side, and at the kink (PyTorch's subgradient of max(0, ·) there).
+                        g[j] = if m > T::ZERO {
+                            if squared { f * T::from_f64(-2.0) * m * y } else { -f * y }
+                        } else {
+                            T::ZERO
+                        };
+                    }
+                }
+                s
+                    * inv_cols
+            }
+            Loss::KlDivergence if fused => {
+                // ln a_j = z_j − lse(z); t ln t counts 0 where t = 0 (PyTorch's xlogy).
+                let mut m = z[0];
+                for &v in &z[1..] {
+                    m = m.max(v);
+                }
+                let mut sum = 0.0f64;
+                for &v in z {
+                    sum += (v - m).to_f64().exp();
+                }
+                let lse = m.to_f64() + sum.ln();
+                let mut s = 0.0;
+                let mut tsum = T::ZERO;
+                for j in 0..cols {
+                    let tj = t[j].to_f64();
+                    if tj > 0.0 {
+                        s += tj * (tj.ln() - (z[j].to_f64() - lse));
+                    }
+                    tsum += t[j];
+                }
+                if let Some((g, scale)) = grad {
+                    for j in 0..cols {
+                        g[j] = scale * (a[j] * tsum - t[j]);
+                    }
+                }
+                s
+            }
+            Loss::KlDivergence => {
+                let mut s = 0.0;
+                for j in 0..cols {
+                    let tj = t[j].to_f64();
+                    if tj > 0.0 {
+                        s += tj * (tj.ln() - a[j].to_f64().clamp(EPS, 1.0).ln());
+                    }
+                }
+                if let Some((g, scale)) = grad {
+                    for j in 0..cols {
+                        let p = a[j].to_f64();
+                        g[j] = if p > EPS && p < 1.0 { -scale * t[j] / a[j] } else { T::ZERO };
+                    }
+                }
+                s
+            }
+            Loss::Poisson => {
+                let mut s = 0.0;
+                for j in 0..cols {
+                    let aj = a[j].to_f64();
+                    s += aj - t[j].to_f64() * (aj + POISSON_EPS).ln();
+                }
+                if let Some((g, scale)) = grad {
+                    let f = scale * T::from_f64(inv_cols);
+                    let e = T::from_f64(POISSON_EPS);
+                    for j in 0..cols {
+                        g[j] = f * (T::ONE - t[j] / (a[j] + e));
                     }
                 }
                 s * inv_cols
@@ -174,12 +318,21 @@ impl Loss {
 
 impl fmt::Display for Loss {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Loss::Huber { delta } = *self {
+            return if delta == 1.0 { f.write_str("huber") } else { write!(f, "huber({delta})") };
+        }
         f.write_str(match self {
             Loss::Mse => "mse",
             Loss::Mae => "mae",
             Loss::BinaryCrossEntropy => "binary_crossentropy",
             Loss::CategoricalCrossEntropy => "categorical_crossentropy",
             Loss::SparseCategoricalCrossEntropy => "sparse_categorical_crossentropy",
+            Loss::Huber { .. } => unreachable!("written above"),
+            Loss::LogCosh => "log_cosh",
+            Loss::Hinge => "hinge",
+            Loss::SquaredHinge => "squared_hinge",
+            Loss::KlDivergence => "kl_divergence",
+            Loss::Poisson => "poisson",
         })
     }
 }
@@ -187,7 +340,16 @@ impl fmt::Display for Loss {
 impl FromStr for Loss {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self, Error> {
-        Ok(match s.trim().to_ascii_lowercase().replace('-', "_").as_str() {
+        let name = s.trim().to_ascii_lowercase().replace('-', "_");
+        if let Some(arg) = name.strip_prefix("huber(").and_then(|r| r.strip_suffix(')')) {
+            let delta: f32 = arg.trim().parse().map_err(|_| {
+                Error::config(format!("loss '{s}'"), format!("'{arg}' is not a number; write huber(DELTA), e.g. huber(1.0)"))
+            })?;
+            let loss = Loss::Huber { delta };
+            loss.check_output(&Activation::Linear, 1)?;
+            return Ok(loss);
+        }
+        Ok(match name.as_str() {
             "mse" | "mean_squared_error" => Loss::Mse,
             "mae" | "mean_absolute_error" => Loss::Mae,
             "binary_crossentropy" | "bce" | "binary_cross_entropy" => Loss::BinaryCrossEntropy,
@@ -195,10 +357,16 @@ impl FromStr for Loss {
                 Loss::CategoricalCrossEntropy
             }
             "sparse_categorical_crossentropy" | "sparse_cce" => Loss::SparseCategoricalCrossEntropy,
+            "huber" => Loss::Huber { delta: 1.0 },
+            "log_cosh" | "logcosh" => Loss::LogCosh,
+            "hinge" => Loss::Hinge,
+            "squared_hinge" => Loss::SquaredHinge,
+            "kl_divergence" | "kld" | "kl_div" | "kullback_leibler_divergence" => Loss::KlDivergence,
+            "poisson" => Loss::Poisson,
             _ => {
                 return Err(Error::config(
                     format!("loss '{s}'"),
-                    "expected one of: mse, mae, binary_crossentropy, categorical_crossentropy, sparse_categorical_crossentropy",
+                    "expected one of: mse, mae, binary_crossentropy, categorical_crossentropy, sparse_categorical_crossentropy, huber, huber(DELTA), log_cosh, hinge, squared_hinge, kl_divergence, poisson",
                 ));
             }
         })

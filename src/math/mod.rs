@@ -6,6 +6,7 @@
 
 pub mod activation;
 pub mod loss;
+pub mod lbfgs;
 pub mod optim;
 pub mod real;
 

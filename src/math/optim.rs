@@ -17,6 +17,14 @@ use serde::{Deserialize, Serialize};
 /// | `RmsProp` | lr 0.001, rho 0.9, eps 1e-7, momentum 0, centered false, weight_decay 0 |
 /// | `Adam` / `AmsGrad` | lr 0.001, beta1 0.9, beta2 0.999, eps 1e-7, weight_decay 0 (L2, added to the gradient) |
 /// | `AdamW` | as Adam, weight_decay 0.004 (decoupled: `p -= lr·wd·p`) |
+/// | `Nadam` | lr 0.001, beta1 0.9, beta2 0.999, eps 1e-7, momentum_decay 0.004, weight_decay 0 (`torch.optim.NAdam`) |
+/// | `Adamax` | lr 0.001, beta1 0.9, beta2 0.999, eps 1e-7, weight_decay 0 (`torch.optim.Adamax`) |
+/// | `Rprop` | lr 0.01 (the first step size), eta_minus 0.5, eta_plus 1.2, step_min 1e-6, step_max 50 (`torch.optim.Rprop`, full batch) |
+/// | `Lbfgs` | `torch.optim.LBFGS`'s: lr 1, max_iter 20, max_eval 25, tolerance_grad 1e-7, tolerance_change 1e-9, history_size 100; full batch (see [`crate::math::lbfgs`]) |
+///
+/// Spec strings ([`OptimizerConfig::parse`]) name an optimizer and optionally its
+/// hyperparameters: `adam`, `nadam(momentum_decay=0.004)`, `rprop(eta_minus=0.5,eta_plus=1.2)`,
+/// `lbfgs(line_search=strong_wolfe,history_size=10,max_iter=20)`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "name", rename_all = "snake_case")]
 #[non_exhaustive]
@@ -92,10 +100,73 @@ pub enum OptimizerConfig {
         /// Decoupled weight decay.
         weight_decay: f32,
     },
+    /// NAdam: Adam with Nesterov momentum and Dozat's momentum schedule `μ_t = β₁(1 − ½·0.96^{t·ψ})`.
+    Nadam {
+        /// Learning rate.
+        lr: f32,
+        /// Decay of the first moment.
+        beta1: f32,
+        /// Decay of the second moment.
+        beta2: f32,
+        /// Added to the denominator.
+        eps: f32,
+        /// The momentum schedule's ψ (torch's `momentum_decay`).
+        momentum_decay: f32,
+        /// L2 weight decay added to the gradient.
+        weight_decay: f32,
+    },
+    /// Adamax: Adam with the infinity norm, `u = max(β₂u, |g| + ε)`.
+    Adamax {
+        /// Learning rate.
+        lr: f32,
+        /// Decay of the first moment.
+        beta1: f32,
+        /// Decay of the infinity norm.
+        beta2: f32,
+        /// Added to `|g|` (torch's placement).
+        eps: f32,
+        /// L2 weight decay added to the gradient.
+        weight_decay: f32,
+    },
+    /// Resilient propagation, iRPROP− as `torch.optim.Rprop` defines it: per weight, a step size
+    /// grown by `eta_plus` while the gradient keeps its sign and cut by `eta_minus` (skipping that
+    /// step) when it flips; only the gradient's sign is used, so train it on the full batch.
+    Rprop {
+        /// The initial step size.
+        lr: f32,
+        /// Factor on a sign flip, in (0, 1).
+        eta_minus: f32,
+        /// Factor while the sign holds, > 1.
+        eta_plus: f32,
+        /// Smallest step size.
+        step_min: f32,
+        /// Largest step size.
+        step_max: f32,
+    },
+    /// L-BFGS as `torch.optim.LBFGS` defines it, over the whole model's trainable parameters and
+    /// the full batch: each epoch is one `step()` of up to `max_iter` iterations, stopping early on
+    /// the tolerances (then training stops, converged).
+    Lbfgs {
+        /// Step length (1 is the quasi-Newton step).
+        lr: f32,
+        /// Iterations per epoch.
+        max_iter: usize,
+        /// Loss evaluations per epoch.
+        max_eval: usize,
+        /// Converged when every gradient component is at most this in absolute value.
+        tolerance_grad: f64,
+        /// Converged when the loss or the step changes by less than this.
+        tolerance_change: f64,
+        /// Correction pairs kept.
+        history_size: usize,
+        /// Strong-Wolfe line search (torch's `line_search_fn="strong_wolfe"`) instead of fixed steps of `lr`.
+        line_search: bool,
+    },
 }
 
 /// The optimizer names [`OptimizerConfig::from_name`] knows.
-pub const OPTIMIZER_NAMES: &str = "sgd, momentum, nesterov, adagrad, rmsprop, adam, amsgrad, adamw";
+pub const OPTIMIZER_NAMES: &str =
+    "sgd, momentum, nesterov, adagrad, rmsprop, adam, amsgrad, adamw, nadam, adamax, rprop, lbfgs";
 
 impl OptimizerConfig {
     /// SGD with learning rate `lr` and no momentum.
@@ -131,9 +202,156 @@ impl OptimizerConfig {
         OptimizerConfig::AdamW { lr, beta1: 0.9, beta2: 0.999, eps: 1e-7, amsgrad: false, weight_decay: 0.004 }
     }
 
-    /// The optimizer called `name` with its default learning rate (SGD-family 0.01, others 0.001).
+    /// NAdam with Keras's defaults and learning rate `lr`.
+    pub fn nadam(lr: f32) -> Self {
+        OptimizerConfig::Nadam { lr, beta1: 0.9, beta2: 0.999, eps: 1e-7, momentum_decay: 0.004, weight_decay: 0.0 }
+    }
+    /// Adamax with Keras's defaults and learning rate `lr`.
+    pub fn adamax(lr: f32) -> Self {
+        OptimizerConfig::Adamax { lr, beta1: 0.9, beta2: 0.999, eps: 1e-7, weight_decay: 0.0 }
+    }
+    /// Rprop with torch's defaults and first step size `lr`.
+    pub fn rprop(lr: f32) -> Self {
+        OptimizerConfig::Rprop { lr, eta_minus: 0.5, eta_plus: 1.2, step_min: 1e-6, step_max: 50.0 }
+    }
+    /// L-BFGS with torch's defaults, with or without the strong-Wolfe line search.
+    pub fn lbfgs(line_search: bool) -> Self {
+        OptimizerConfig::Lbfgs {
+            lr: 1.0,
+            max_iter: 20,
+            max_eval: 25,
+            tolerance_grad: 1e-7,
+            tolerance_change: 1e-9,
+            history_size: 100,
+            line_search,
+        }
+    }
+
+    /// Whether the optimizer steps on the gradient of all training rows at once (Rprop, L-BFGS):
+    /// training then uses one batch of every row, whatever the batch size says.
+    pub fn is_full_batch(&self) -> bool {
+        matches!(self, OptimizerConfig::Rprop { .. } | OptimizerConfig::Lbfgs { .. })
+    }
+
+    /// Parses `name` or `name(key=value,…)`: the optimizer with its defaults (as
+    /// [`OptimizerConfig::from_name`]), then each named hyperparameter, e.g.
+    /// `lbfgs(line_search=strong_wolfe,history_size=10)`, `rprop(eta_plus=1.1)`, `nadam(beta2=0.99)`.
+    /// Keys are the variant's field names (`lr` too); booleans are `true`/`false`, and L-BFGS's
+    /// `line_search` also takes `strong_wolfe`/`none`.
+    pub fn parse(spec: &str) -> Result<Self, Error> {
+        let spec = spec.trim();
+        let Some((name, rest)) = spec.split_once('(') else { return Self::from_name(spec) };
+        let bad = |msg: String| Error::config(format!("optimizer '{spec}'"), msg);
+        let args = rest.strip_suffix(')').ok_or_else(|| bad("missing the closing ')'".into()))?;
+        let mut opt = Self::from_name(name)?;
+        for kv in args.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            let (k, v) = kv.split_once('=').ok_or_else(|| bad(format!("'{kv}' is not key=value")))?;
+            opt.set_hyper(k.trim(), v.trim()).map_err(bad)?;
+        }
+        opt.validate()?;
+        Ok(opt)
+    }
+
+    /// Sets the hyperparameter `key` from text.
+    fn set_hyper(&mut self, key: &str, v: &str) -> Result<(), String> {
+        fn num<N: std::str::FromStr>(v: &str, key: &str) -> Result<N, String> {
+            v.parse().map_err(|_| format!("'{v}' is not a valid value for {key}"))
+        }
+        fn flag(v: &str, key: &str) -> Result<bool, String> {
+            match v.to_ascii_lowercase().as_str() {
+                "true" | "yes" | "1" | "strong_wolfe" => Ok(true),
+                "false" | "no" | "0" | "none" => Ok(false),
+                _ => Err(format!("'{v}' is not a valid value for {key} (true or false)")),
+            }
+        }
+        if key == "lr" {
+            self.set_lr(num(v, key)?);
+            return Ok(());
+        }
+        let name = self.name();
+        let unknown = || Err(format!("{name} has no hyperparameter '{key}'"));
+        match self {
+            OptimizerConfig::Sgd { momentum, nesterov, dampening, weight_decay, .. } => match key {
+                "momentum" => *momentum = num(v, key)?,
+                "nesterov" => *nesterov = flag(v, key)?,
+                "dampening" => *dampening = num(v, key)?,
+                "weight_decay" => *weight_decay = num(v, key)?,
+                _ => return unknown(),
+            },
+            OptimizerConfig::Adagrad { initial_accumulator, eps, lr_decay, weight_decay, .. } => match key {
+                "initial_accumulator" => *initial_accumulator = num(v, key)?,
+                "eps" => *eps = num(v, key)?,
+                "lr_decay" => *lr_decay = num(v, key)?,
+                "weight_decay" => *weight_decay = num(v, key)?,
+                _ => return unknown(),
+            },
+            OptimizerConfig::RmsProp { rho, eps, momentum, centered, weight_decay, .. } => match key {
+                "rho" => *rho = num(v, key)?,
+                "eps" => *eps = num(v, key)?,
+                "momentum" => *momentum = num(v, key)?,
+                "centered" => *centered = flag(v, key)?,
+                "weight_decay" => *weight_decay = num(v, key)?,
+                _ => return unknown(),
+            },
+            OptimizerConfig::Adam { beta1, beta2, eps, amsgrad, weight_decay, .. }
+            | OptimizerConfig::AdamW { beta1, beta2, eps, amsgrad, weight_decay, .. } => match key {
+                "beta1" => *beta1 = num(v, key)?,
+                "beta2" => *beta2 = num(v, key)?,
+                "eps" => *eps = num(v, key)?,
+                "amsgrad" => *amsgrad = flag(v, key)?,
+                "weight_decay" => *weight_decay = num(v, key)?,
+                _ => return unknown(),
+            },
+            OptimizerConfig::Nadam { beta1, beta2, eps, momentum_decay, weight_decay, .. } => match key {
+                "beta1" => *beta1 = num(v, key)?,
+                "beta2" => *beta2 = num(v, key)?,
+                "eps" => *eps = num(v, key)?,
+                "momentum_decay" => *momentum_decay = num(v, key)?,
+                "weight_decay" => *weight_decay = num(v, key)?,
+                _ => return unknown(),
+            },
+            OptimizerConfig::Adamax { beta1, beta2, eps, weight_decay, .. } => match key {
+                "beta1" => *beta1 = num(v, key)?,
+                "beta2" => *beta2 = num(v, key)?,
+                "eps" => *eps = num(v, key)?,
+                "weight_decay" => *weight_decay = num(v, key)?,
+                _ => return unknown(),
+            },
+            OptimizerConfig::Rprop { eta_minus, eta_plus, step_min, step_max, .. } => match key {
+                "eta_minus" => *eta_minus = num(v, key)?,
+                "eta_plus" => *eta_plus = num(v, key)?,
+                "step_min" => *step_min = num(v, key)?,
+                "step_max" => *step_max = num(v, key)?,
+                _ => return unknown(),
+            },
+            OptimizerConfig::Lbfgs {
+                max_iter, max_eval, tolerance_grad, tolerance_change, history_size, line_search, ..
+            } => match key {
+                "max_iter" => {
+                    *max_iter = num(v, key)?;
+                    // torch's default follows max_iter unless given (a later max_eval overrides).
+                    *max_eval = *max_iter * 5 / 4;
+                }
+                "max_eval" => *max_eval = num(v, key)?,
+                "tolerance_grad" => *tolerance_grad = num(v, key)?,
+                "tolerance_change" => *tolerance_change = num(v, key)?,
+                "history_size" => *history_size = num(v, key)?,
+                "line_search" => *line_search = flag(v, key)?,
+                _ => return unknown(),
+            },
+        }
+        Ok(())
+    }
+
+    /// The optimizer called `name` with its default learning rate (SGD-family and Rprop 0.01,
+    /// L-BFGS 1, others 0.001); `lbfgs` comes with the strong-Wolfe line search
+    /// (`lbfgs(line_search=none)` for torch's fixed steps).
     pub fn from_name(name: &str) -> Result<Self, Error> {
         Ok(match name.trim().to_ascii_lowercase().as_str() {
+            "nadam" => Self::nadam(0.001),
+            "adamax" => Self::adamax(0.001),
+            "rprop" => Self::rprop(0.01),
+            "lbfgs" | "l_bfgs" | "l-bfgs" => Self::lbfgs(true),
             "sgd" => Self::sgd(0.01),
             "momentum" => Self::momentum(0.01, 0.9),
             "nesterov" => Self::nesterov(0.01, 0.9),
@@ -158,7 +376,11 @@ impl OptimizerConfig {
             | OptimizerConfig::Adagrad { lr, .. }
             | OptimizerConfig::RmsProp { lr, .. }
             | OptimizerConfig::Adam { lr, .. }
-            | OptimizerConfig::AdamW { lr, .. } => lr,
+            | OptimizerConfig::AdamW { lr, .. }
+            | OptimizerConfig::Nadam { lr, .. }
+            | OptimizerConfig::Adamax { lr, .. }
+            | OptimizerConfig::Rprop { lr, .. }
+            | OptimizerConfig::Lbfgs { lr, .. } => lr,
         }
     }
 
@@ -169,7 +391,11 @@ impl OptimizerConfig {
             | OptimizerConfig::Adagrad { lr, .. }
             | OptimizerConfig::RmsProp { lr, .. }
             | OptimizerConfig::Adam { lr, .. }
-            | OptimizerConfig::AdamW { lr, .. } => *lr = new,
+            | OptimizerConfig::AdamW { lr, .. }
+            | OptimizerConfig::Nadam { lr, .. }
+            | OptimizerConfig::Adamax { lr, .. }
+            | OptimizerConfig::Rprop { lr, .. }
+            | OptimizerConfig::Lbfgs { lr, .. } => *lr = new,
         }
     }
 
@@ -184,6 +410,10 @@ impl OptimizerConfig {
             OptimizerConfig::Adam { amsgrad: true, .. } => "amsgrad",
             OptimizerConfig::Adam { .. } => "adam",
             OptimizerConfig::AdamW { .. } => "adamw",
+            OptimizerConfig::Nadam { .. } => "nadam",
+            OptimizerConfig::Adamax { .. } => "adamax",
+            OptimizerConfig::Rprop { .. } => "rprop",
+            OptimizerConfig::Lbfgs { .. } => "lbfgs",
         }
     }
 
@@ -226,6 +456,36 @@ impl OptimizerConfig {
                 pos(eps, "eps")?;
                 nonneg(weight_decay, "weight decay")
             }
+            OptimizerConfig::Nadam { beta1, beta2, eps, momentum_decay, weight_decay, .. } => {
+                unit(beta1, "beta1")?;
+                unit(beta2, "beta2")?;
+                pos(eps, "eps")?;
+                nonneg(momentum_decay, "momentum decay")?;
+                nonneg(weight_decay, "weight decay")
+            }
+            OptimizerConfig::Adamax { beta1, beta2, eps, weight_decay, .. } => {
+                unit(beta1, "beta1")?;
+                unit(beta2, "beta2")?;
+                pos(eps, "eps")?;
+                nonneg(weight_decay, "weight decay")
+            }
+            OptimizerConfig::Rprop { eta_minus, eta_plus, step_min, step_max, .. } => {
+                check(eta_minus > 0.0 && eta_minus < 1.0, "eta_minus", format!("must be in (0, 1), got {eta_minus}"))?;
+                check(eta_plus > 1.0 && eta_plus.is_finite(), "eta_plus", format!("must be > 1, got {eta_plus}"))?;
+                nonneg(step_min, "step_min")?;
+                check(
+                    step_max >= step_min && step_max.is_finite(),
+                    "step_max",
+                    format!("must be ≥ step_min ({step_min}), got {step_max}"),
+                )
+            }
+            OptimizerConfig::Lbfgs { max_iter, max_eval, tolerance_grad, tolerance_change, history_size, .. } => {
+                check(max_iter >= 1, "max_iter", "L-BFGS needs at least 1 iteration per epoch".into())?;
+                check(max_eval >= 1, "max_eval", "L-BFGS needs at least 1 evaluation per epoch".into())?;
+                check(history_size >= 1, "history_size", "L-BFGS needs at least 1 correction pair".into())?;
+                check(tolerance_grad >= 0.0, "tolerance_grad", format!("must be ≥ 0, got {tolerance_grad}"))?;
+                check(tolerance_change >= 0.0, "tolerance_change", format!("must be ≥ 0, got {tolerance_change}"))
+            }
         }
     }
 
@@ -257,6 +517,11 @@ impl OptimizerConfig {
                     vec![0.0, 0.0]
                 }
             }
+            OptimizerConfig::Nadam { .. } | OptimizerConfig::Adamax { .. } => vec![0.0, 0.0],
+            // The previous gradient, and each weight's step size (starting at lr).
+            OptimizerConfig::Rprop { lr, .. } => vec![0.0, lr],
+            // Whole-model state, kept by the session (see crate::math::lbfgs).
+            OptimizerConfig::Lbfgs { .. } => vec![],
         }
     }
 }
@@ -378,6 +643,77 @@ pub fn update_slice<T: Real>(rule: &UpdateRule, p: &mut [T], g: &[T], state: &mu
                 [m, v, vmax] => adam::<T, true>(&h, p, g, m, v, vmax),
                 _ => unreachable!("adam keeps two or three buffers"),
             }
+        }
+        (OptimizerConfig::Nadam { lr, beta1, beta2, eps, momentum_decay, weight_decay }, [m, v]) => {
+            let pen = pen.with_decay(weight_decay);
+            let (b1, md) = (beta1 as f64, momentum_decay as f64);
+            let mu_at = |i: u64| b1 * (1.0 - 0.5 * 0.96f64.powf(i as f64 * md));
+            // torch keeps Π μ_i as state; it is a function of the step, so recompute it.
+            let mu_product: f64 = (1..=t).map(mu_at).product();
+            let (mu, mu_next) = (mu_at(t), mu_at(t + 1));
+            let bc2 = 1.0 - (beta2 as f64).powi(t as i32);
+            let lr = lr as f64;
+            let cg = T::from_f64(lr * (1.0 - mu) / (1.0 - mu_product));
+            let cm = T::from_f64(lr * mu_next / (1.0 - mu_product * mu_next));
+            let (b1, b2) = (T::from_f32(beta1), T::from_f32(beta2));
+            let (one_b1, one_b2) = (T::ONE - b1, T::ONE - b2);
+            let (inv_bc2, eps) = (T::from_f64(1.0 / bc2), T::from_f32(eps));
+            // torch NAdam: m = β₁m + (1−β₁)g; v = β₂v + (1−β₂)g²; d = √(v/(1−β₂ᵗ)) + ε;
+            // p −= lr(1−μ_t)/(1−Πμ)·g/d + lr·μ_{t+1}/(1−Πμ·μ_{t+1})·m/d.
+            for ((pi, &gi), (mi, vi)) in p.iter_mut().zip(g).zip(m.iter_mut().zip(v.iter_mut())) {
+                let gg = pen.grad(gi, *pi);
+                *mi = b1 * *mi + one_b1 * gg;
+                *vi = b2 * *vi + one_b2 * gg * gg;
+                let d = (*vi * inv_bc2).sqrt() + eps;
+                *pi -= cg * gg / d + cm * *mi / d;
+            }
+        }
+        (OptimizerConfig::Adamax { lr, beta1, beta2, eps, weight_decay }, [m, u]) => {
+            let pen = pen.with_decay(weight_decay);
+            let clr = T::from_f64(lr as f64 / (1.0 - (beta1 as f64).powi(t as i32)));
+            let (b1, b2, eps) = (T::from_f32(beta1), T::from_f32(beta2), T::from_f32(eps));
+            let one_b1 = T::ONE - b1;
+            // torch Adamax: m = β₁m + (1−β₁)g; u = max(β₂u, |g| + ε); p −= lr/(1−β₁ᵗ)·m/u.
+            for ((pi, &gi), (mi, ui)) in p.iter_mut().zip(g).zip(m.iter_mut().zip(u.iter_mut())) {
+                let gg = pen.grad(gi, *pi);
+                *mi = b1 * *mi + one_b1 * gg;
+                *ui = (b2 * *ui).max(gg.abs() + eps);
+                *pi -= clr * *mi / *ui;
+            }
+        }
+        (OptimizerConfig::Rprop { eta_minus, eta_plus, step_min, step_max, .. }, [prev, size]) => {
+            let (em, ep) = (T::from_f32(eta_minus), T::from_f32(eta_plus));
+            let (lo, hi) = (T::from_f32(step_min), T::from_f32(step_max));
+            // torch Rprop: by the sign of g·g_prev, the step size grows (×η₊), shrinks (×η₋, and
+            // this step is skipped: g counts as 0, so the next comparison is neutral) or holds;
+            // clamped to [step_min, step_max]; p −= sign(g)·size.
+            for ((pi, &gi), (qi, si)) in p.iter_mut().zip(g).zip(prev.iter_mut().zip(size.iter_mut())) {
+                let mut gg = pen.grad(gi, *pi);
+                let prod = gg * *qi;
+                let f = if prod > T::ZERO {
+                    ep
+                } else if prod < T::ZERO {
+                    em
+                } else {
+                    T::ONE
+                };
+                let mut s = *si * f;
+                if s < lo {
+                    s = lo;
+                }
+                if s > hi {
+                    s = hi;
+                }
+                *si = s;
+                if prod < T::ZERO {
+                    gg = T::ZERO;
+                }
+                *pi -= gg.signum0() * s;
+                *qi = gg;
+            }
+        }
+        (OptimizerConfig::Lbfgs { .. }, _) => {
+            unreachable!("L-BFGS steps the whole model (crate::math::lbfgs), never one tensor")
         }
         _ => unreachable!("optimizer state does not match the optimizer"),
     }

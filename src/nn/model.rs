@@ -46,8 +46,21 @@ impl LayerConfig {
     }
 
     /// Parses one layer of a spec: `units:activation[:init]`, e.g. `512:relu`, `64:leaky_relu(0.1):he_normal`.
+    ///
+    /// A width-keeping kind names no units: `dropout(0.2)`, `batchnorm`, `batchnorm:relu`,
+    /// `batchnorm(momentum=0.1,eps=1e-5)`. Its `units` are 0 here until
+    /// [`ModelConfig::parse`] sets them to the width before it.
     pub fn parse(spec: &str) -> Result<Self> {
         let what = || format!("layer '{spec}'");
+        let mut head_rest = spec.trim().splitn(2, ':');
+        if let Some(kind) = LayerKind::parse_head(head_rest.next().unwrap_or("")) {
+            let kind = kind.map_err(|msg| Error::config(what(), msg))?;
+            let activation = match head_rest.next() {
+                Some(a) => a.parse()?,
+                None => Activation::Linear,
+            };
+            return Ok(Self { kind, units: 0, activation, init: Init::default(), l1: 0.0, l2: 0.0 });
+        }
         let mut parts = spec.trim().splitn(3, ':');
         let units_s = parts.next().unwrap_or("").trim();
         let units: usize = units_s.parse().map_err(|_| {
@@ -67,6 +80,24 @@ impl LayerConfig {
         }
         Ok(layer)
     }
+}
+
+/// Splits a layer spec at the commas outside parentheses (`batchnorm(momentum=0.1,eps=1e-5)` is one item).
+fn split_items(spec: &str) -> Vec<&str> {
+    let (mut items, mut depth, mut start) = (Vec::new(), 0i32, 0);
+    for (i, c) in spec.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            ',' if depth <= 0 => {
+                items.push(&spec[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    items.push(&spec[start..]);
+    items
 }
 
 /// The most units a layer may have (far beyond any MLP that trains in memory); keeps every size
@@ -131,8 +162,16 @@ impl ModelConfig {
 
     /// Parses a comma-separated spec such as `512:relu,10:softmax` (see [`LayerConfig::parse`]).
     pub fn parse(input_dim: usize, spec: &str) -> Result<Self> {
-        let layers =
-            spec.split(',').filter(|s| !s.trim().is_empty()).map(LayerConfig::parse).collect::<Result<Vec<_>>>()?;
+        let mut layers =
+            split_items(spec).into_iter().filter(|s| !s.trim().is_empty()).map(LayerConfig::parse).collect::<Result<Vec<_>>>()?;
+        // Width-keeping kinds (dropout, batchnorm) take the width before them.
+        let mut width = input_dim;
+        for l in &mut layers {
+            if l.kind.keeps_width() && l.units == 0 {
+                l.units = width;
+            }
+            width = l.units;
+        }
         let cfg = Self { input_dim, layers };
         cfg.validate()?;
         Ok(cfg)
@@ -190,7 +229,11 @@ impl ModelConfig {
         let params: u128 = (0..self.layers.len())
             .map(|i| {
                 let (fi, w) = (self.layer_input(i) as u128, self.layers[i].pre_width() as u128);
-                fi * w + w + self.layers[i].units as u128
+                match self.layers[i].kind {
+                    LayerKind::Dense => fi * w + w + self.layers[i].units as u128,
+                    // Other kinds' tensors are a few per unit: count them as declared.
+                    _ => self.layer_specs(i).iter().map(|s| s.shape.iter().map(|&d| d as u128).product::<u128>()).sum(),
+                }
             })
             .sum();
         if params > MAX_PARAMS as u128 {

@@ -30,6 +30,8 @@ pub struct Net<B: Backend> {
     step: u64,
     /// Train mode (dropout masks, batch statistics) or eval mode.
     training: bool,
+    /// The seed that train-mode random draws (dropout masks) derive from, with the layer and step.
+    seed: u64,
 }
 
 impl<B: Backend> Net<B> {
@@ -64,12 +66,30 @@ impl<B: Backend> Net<B> {
             max_rows,
             step: 0,
             training: false,
+            seed: 0,
         }
     }
 
     /// Train mode (`true`: dropout and batch statistics act) or eval mode; a new network is in eval mode.
     pub fn set_training(&mut self, on: bool) {
         self.training = on;
+    }
+
+    /// Sets the seed of train-mode random draws: dropout masks come from `(seed, layer, step)`,
+    /// so they are the same for any thread count and again when a run resumes at that step.
+    pub fn set_seed(&mut self, seed: u64) {
+        self.seed = seed;
+    }
+
+    /// Fixes the dropout mask of layer `layer` (0-based) to `keep` (one flag per element of the
+    /// batch, row-major: kept elements are scaled by `1 / (1 − rate)`), or draws masks again
+    /// with `None` — for tests against another implementation's mask.
+    ///
+    /// # Panics
+    /// If layer `layer` is not a dropout layer, or `keep` is longer than the batch buffers.
+    pub fn set_dropout_mask(&mut self, layer: usize, keep: Option<&[bool]>) {
+        let be = self.backend.clone();
+        assert!(self.layers[layer].ops.set_mask(&be, keep), "layer {layer} is not a dropout layer");
     }
 
     /// The backend.
@@ -114,7 +134,11 @@ impl<B: Backend> Net<B> {
             let (before, rest) = self.layers.split_at_mut(l);
             let x = if l == 0 { &self.input } else { before[l - 1].ops.output() };
             let slot = &mut rest[0];
-            slot.ops.forward(be, &slot.params, x, rows, self.training);
+            if self.training {
+                let key = layers::noise_mix(layers::noise_mix(self.seed ^ layers::noise_mix(l as u64)) ^ self.step);
+                slot.ops.set_noise_key(key);
+            }
+            slot.ops.forward(be, &mut slot.params, x, rows, self.training);
         }
     }
 
@@ -153,6 +177,40 @@ impl<B: Backend> Net<B> {
     /// Every parameter tensor with its layer index, in storage order.
     pub(crate) fn named_params(&self) -> impl Iterator<Item = (usize, &Param<B>)> {
         self.layers.iter().enumerate().flat_map(|(i, l)| l.params.iter().map(move |p| (i, p)))
+    }
+
+    /// The number of trainable parameters (the flat vector of whole-model optimizers).
+    pub(crate) fn trainable_len(&self) -> usize {
+        self.params().filter(|p| p.trainable).map(|p| p.len).sum()
+    }
+
+    /// Copies every trainable parameter (`grads`: its gradient) into `out`, in storage order.
+    pub(crate) fn read_trainable(&self, grads: bool, out: &mut [f32]) {
+        let mut at = 0;
+        for p in self.params().filter(|p| p.trainable) {
+            self.backend.read(if grads { &p.grad } else { &p.value }, &mut out[at..at + p.len]);
+            at += p.len;
+        }
+    }
+
+    /// Overwrites every trainable parameter from `src`, in storage order.
+    pub(crate) fn write_trainable(&mut self, src: &[f32]) {
+        let be = self.backend.clone();
+        let mut at = 0;
+        for p in self.params_mut().filter(|p| p.trainable) {
+            be.write(&src[at..at + p.len], &mut p.value);
+            at += p.len;
+        }
+    }
+
+    /// Each trainable tensor's `(len, l1, l2)`, in storage order.
+    pub(crate) fn trainable_penalties(&self) -> Vec<(usize, f32, f32)> {
+        self.params().filter(|p| p.trainable).map(|p| (p.len, p.l1, p.l2)).collect()
+    }
+
+    /// Counts one optimizer step taken outside [`Net::step`] (a whole-model optimizer's).
+    pub(crate) fn count_step(&mut self) {
+        self.step += 1;
     }
 
     /// Allocates the optimizer's state buffers (once, before training).

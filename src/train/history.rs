@@ -42,6 +42,11 @@ pub enum StopReason {
         /// The epoch it stopped after.
         epoch: usize,
     },
+    /// A whole-model optimizer (L-BFGS) met its tolerance: further epochs would change little.
+    Converged {
+        /// The epoch it converged in.
+        epoch: usize,
+    },
     /// The interrupt flag was raised (Ctrl-C).
     Interrupted {
         /// The epoch during which it stopped.

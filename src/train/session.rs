@@ -12,6 +12,7 @@ use crate::backend::{Backend, Cpu};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::nn::{Model, Net};
+use crate::math::lbfgs::{Lbfgs, LbfgsConfig};
 use crate::optim::{LrScheduler, OptimizerConfig};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -139,6 +140,18 @@ pub struct Session<B: Backend = Cpu<f32>> {
     interrupt: Option<Arc<AtomicBool>>,
     checkpoints: CheckpointSchedule,
     sink: Option<Box<CheckpointSink<'static>>>,
+    /// L-BFGS's whole-model state, from its first step (not part of checkpoints: a resumed run
+    /// starts a fresh history).
+    lbfgs: Option<Box<LbfgsRun>>,
+}
+
+/// L-BFGS's state and host staging for the flat trainable parameters and gradients.
+struct LbfgsRun {
+    opt: Lbfgs,
+    values: Vec<f32>,
+    grads: Vec<f32>,
+    /// Each trainable tensor's `(len, l1, l2)`: the penalties are part of L-BFGS's objective.
+    penalties: Vec<(usize, f32, f32)>,
 }
 
 /// Calls the session's callbacks, then the lent ones; returns the name of the first that asked to stop.
@@ -222,7 +235,8 @@ impl<B: Backend> Session<B> {
         let row_weights =
             combine_weights(&train.y, data.sample_weights.map(<[f32]>::to_vec), cfg.class_weights.as_deref())?;
         let out_dim = model.config.output_dim();
-        let bs = cfg.batch_size.min(train_idx.len());
+        // Full-batch optimizers (Rprop, L-BFGS) step on the gradient of every row at once.
+        let bs = if cfg.optimizer.is_full_batch() { train_idx.len() } else { cfg.batch_size.min(train_idx.len()) };
         let t_host = target_matrix(&train.y, out_dim)?;
         let valid = match data.valid {
             Some(v) if !v.is_empty() => Some(EvalData::upload(backend, v, out_dim)?),
@@ -232,6 +246,7 @@ impl<B: Backend> Session<B> {
         };
         let rows = TrainRows::upload(backend, train, t_host, train_idx, row_weights, bs);
         let mut net = Net::new(backend, model, bs);
+        net.set_seed(cfg.seed);
         net.init_optimizer(&cfg.optimizer);
         let early = cfg.early_stopping.as_ref().map(|es| EarlyStopper::new(es, valid.is_some(), &net));
         // A fresh scheduler's plateau state is (∞, 0): no best loss yet, no epoch waited.
@@ -261,6 +276,7 @@ impl<B: Backend> Session<B> {
             interrupt: None,
             checkpoints: CheckpointSchedule::default(),
             sink: None,
+            lbfgs: None,
         })
     }
 
@@ -568,6 +584,9 @@ impl<B: Backend> Session<B> {
         self.data.order_for(epoch, self.cfg.shuffle, self.cfg.seed);
         self.net.set_training(true);
         let rows = self.data.gather(&self.be, b, &mut self.net);
+        if let Some(lcfg) = LbfgsConfig::from_optimizer(&self.opt) {
+            return self.lbfgs_batch(lent, lcfg, b, rows).map(Some);
+        }
         self.net.forward(rows);
         let (t, w) = (&self.data.t_batch, self.data.w_batch.as_ref());
         let loss_sum = self.net.loss(self.cfg.loss, rows, t, w, Some(1.0 / rows as f64));
@@ -581,6 +600,78 @@ impl<B: Backend> Session<B> {
         self.data.tally(&self.be, b, &self.net, loss_sum, penalty, &mut self.sums);
         self.batch += 1;
         self.after_batch(lent, rows).map(Some)
+    }
+
+    /// One `torch.optim.LBFGS.step` on the gathered (full) batch: the objective is the mean loss
+    /// plus the weight penalty, evaluated by forward, loss and backward passes in train mode.
+    /// The batch's figures are those at the new weights.
+    fn lbfgs_batch(
+        &mut self,
+        lent: &mut Lent<'_, '_>,
+        lcfg: LbfgsConfig,
+        b: usize,
+        rows: usize,
+    ) -> Result<BatchReport> {
+        let run = self.lbfgs.get_or_insert_with(|| {
+            let n = self.net.trainable_len();
+            let mut values = vec![0.0f32; n];
+            self.net.read_trainable(false, &mut values);
+            let x0: Vec<f64> = values.iter().map(|&v| v as f64).collect();
+            Box::new(LbfgsRun {
+                opt: Lbfgs::new(lcfg, &x0),
+                values,
+                grads: vec![0.0f32; n],
+                penalties: self.net.trainable_penalties(),
+            })
+        });
+        run.opt.set_lr(self.opt.lr() as f64);
+        let (net, data, loss) = (&mut self.net, &self.data, self.cfg.loss);
+        let LbfgsRun { opt, values, grads, penalties } = &mut **run;
+        let mut objective = |x: &[f64], g: &mut [f64]| -> f64 {
+            for (v, &xi) in values.iter_mut().zip(x) {
+                *v = xi as f32;
+            }
+            net.write_trainable(values);
+            net.forward(rows);
+            let sum = net.loss(loss, rows, &data.t_batch, data.w_batch.as_ref(), Some(1.0 / rows as f64));
+            net.backward(rows);
+            net.read_trainable(true, grads);
+            let mut value = sum / rows as f64;
+            let mut at = 0;
+            for &(len, l1, l2) in penalties.iter() {
+                let (l1, l2) = (l1 as f64, l2 as f64);
+                for i in at..at + len {
+                    let w = x[i];
+                    g[i] = grads[i] as f64;
+                    if l1 != 0.0 || l2 != 0.0 {
+                        value += l1 * w.abs() + l2 * w * w;
+                        g[i] += l1 * w.signum() * f64::from(u8::from(w != 0.0)) + 2.0 * l2 * w;
+                    }
+                }
+                at += len;
+            }
+            value
+        };
+        let report = opt.step(&mut objective);
+        for (v, &xi) in values.iter_mut().zip(opt.params()) {
+            *v = xi as f32;
+        }
+        self.net.write_trainable(values);
+        self.net.count_step();
+        // The figures at the new weights (train mode, as any batch's).
+        self.net.forward(rows);
+        let (t, w) = (&self.data.t_batch, self.data.w_batch.as_ref());
+        let loss_sum = self.net.loss(self.cfg.loss, rows, t, w, None);
+        if !loss_sum.is_finite() || !report.loss.is_finite() {
+            return Err(self.non_finite(b + 1, format!("{loss_sum}")));
+        }
+        let penalty = self.net.penalty();
+        self.data.tally(&self.be, b, &self.net, loss_sum, penalty, &mut self.sums);
+        self.batch += 1;
+        if report.converged && self.stop.is_none() {
+            self.stop = Some(StopReason::Converged { epoch: self.epoch });
+        }
+        self.after_batch(lent, rows)
     }
 
     /// Keeps the epoch's starting weights and sends [`Event::EpochBegin`]; false when a callback

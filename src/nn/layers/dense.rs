@@ -93,7 +93,7 @@ fn split_alpha<Bk: Backend>(params: &mut [Param<Bk>]) -> (Option<&Bk::Buf>, Opti
 }
 
 impl<Bk: Backend> LayerOps<Bk> for Dense<Bk> {
-    fn forward(&mut self, be: &Bk, params: &[Param<Bk>], x: &Bk::Buf, rows: usize, _training: bool) {
+    fn forward(&mut self, be: &Bk, params: &mut [Param<Bk>], x: &Bk::Buf, rows: usize, _training: bool) {
         self.dz_ready = false;
         be.matmul(rows, self.width, self.fan_in, x, false, &params[W].value, false, &mut self.z, false);
         let alpha = params.get(ALPHA).map(|p| &p.value);

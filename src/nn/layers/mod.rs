@@ -7,9 +7,13 @@
 //! weight penalty, checkpoints, the model file, gradient checks, the summary — walks the
 //! parameters through [`ParamSpec`]s and needs no change for a new kind.
 
+pub mod batchnorm;
 mod dense;
+mod dropout;
 #[cfg(test)]
 mod scale;
+
+pub(crate) use dropout::mix as noise_mix;
 
 use super::model::LayerConfig;
 use crate::backend::Backend;
@@ -37,6 +41,22 @@ pub enum LayerKind {
     /// `a = act(x·W + b)`: the fully connected layer.
     #[default]
     Dense,
+    /// Inverted dropout of the inputs at `rate` in train mode, the identity in eval mode
+    /// (spec `dropout(RATE)`; it keeps its input width and has no parameters).
+    Dropout {
+        /// The fraction of inputs zeroed, in [0, 1).
+        rate: f32,
+    },
+    /// Batch normalization as PyTorch's `BatchNorm1d`, then the layer's activation (spec
+    /// `batchnorm`, `batchnorm:relu`, `batchnorm(momentum=0.1,eps=1e-5):relu`; it keeps its input
+    /// width). Parameters: `weight` γ, `bias` β, and the non-trainable `running_mean`, `running_var`.
+    #[serde(rename = "batchnorm")]
+    BatchNorm {
+        /// Weight of the batch statistics in the running ones (PyTorch's default 0.1).
+        momentum: f32,
+        /// Added to the variance (PyTorch's default 1e-5).
+        eps: f32,
+    },
     /// A test-only kind, `a = x ⊙ s` with one learned scale per unit: proves that a new kind is one
     /// file plus its registration.
     #[cfg(test)]
@@ -48,6 +68,8 @@ impl LayerKind {
     pub fn type_name(&self) -> &'static str {
         match self {
             LayerKind::Dense => "Dense",
+            LayerKind::Dropout { .. } => "Dropout",
+            LayerKind::BatchNorm { .. } => "BatchNorm",
             #[cfg(test)]
             LayerKind::Scale => "Scale",
         }
@@ -62,22 +84,81 @@ impl LayerKind {
     pub fn specs(&self, cfg: &LayerConfig, fan_in: usize) -> Vec<ParamSpec> {
         match self {
             LayerKind::Dense => dense::specs(cfg, fan_in),
+            LayerKind::Dropout { .. } => dropout::specs(cfg, fan_in),
+            LayerKind::BatchNorm { .. } => batchnorm::specs(cfg, fan_in),
             #[cfg(test)]
             LayerKind::Scale => scale::specs(cfg, fan_in),
         }
     }
 
     /// Checks what only this kind knows (e.g. that a kind preserving the width gets the width it preserves).
-    // Only some kinds need the fan-in or the position; dense needs neither.
-    #[cfg_attr(not(test), allow(unused_variables))]
     pub fn validate(&self, cfg: &LayerConfig, fan_in: usize, is_output: bool) -> Result<()> {
-        let checked: std::result::Result<(), String> = match self {
+        let checked: std::result::Result<(), String> = match *self {
             LayerKind::Dense => Ok(()),
+            LayerKind::Dropout { rate } => dropout::validate(cfg, rate, fan_in, is_output),
+            LayerKind::BatchNorm { momentum, eps } => batchnorm::validate(cfg, momentum, eps, fan_in, is_output),
             #[cfg(test)]
             LayerKind::Scale => scale::validate(cfg, fan_in, is_output),
         };
         checked
             .map_err(|msg| Error::config(format!("layer {}:{} ({})", cfg.units, cfg.activation, self.type_name()), msg))
+    }
+
+    /// Whether the layer keeps its input width, so that a spec names no units for it (`dropout(0.2)`, `batchnorm`).
+    pub fn keeps_width(&self) -> bool {
+        matches!(self, LayerKind::Dropout { .. } | LayerKind::BatchNorm { .. })
+    }
+
+    /// The kind written as a layer spec item, without units (`dropout(0.2)`, `batchnorm`), for width-keeping kinds.
+    pub fn spec(&self) -> Option<String> {
+        match *self {
+            LayerKind::Dropout { rate } => Some(format!("dropout({rate})")),
+            LayerKind::BatchNorm { momentum, eps }
+                if momentum == batchnorm::DEFAULT_MOMENTUM && eps == batchnorm::DEFAULT_EPS =>
+            {
+                Some("batchnorm".into())
+            }
+            LayerKind::BatchNorm { momentum, eps } => Some(format!("batchnorm(momentum={momentum},eps={eps})")),
+            _ => None,
+        }
+    }
+
+    /// Parses a width-keeping kind's spec head: `dropout(RATE)`, `batchnorm`, `batchnorm(momentum=M,eps=E)`;
+    /// `None` when `head` names no such kind.
+    pub fn parse_head(head: &str) -> Option<std::result::Result<LayerKind, String>> {
+        let head = head.trim().to_ascii_lowercase();
+        let (name, args) = match head.split_once('(') {
+            Some((n, rest)) => match rest.strip_suffix(')') {
+                Some(a) => (n.trim().to_string(), Some(a.to_string())),
+                None => return Some(Err(format!("missing the closing ')' in '{head}'"))),
+            },
+            None => (head.clone(), None),
+        };
+        match name.as_str() {
+            "dropout" => Some(match args.as_deref().map(str::trim) {
+                Some(a) => a
+                    .strip_prefix("rate=")
+                    .unwrap_or(a)
+                    .trim()
+                    .parse::<f32>()
+                    .map(|rate| LayerKind::Dropout { rate })
+                    .map_err(|_| format!("'{a}' is not a dropout rate; write dropout(0.2)")),
+                None => Err("dropout needs its rate, e.g. dropout(0.2)".into()),
+            }),
+            "batchnorm" | "batch_norm" | "batchnormalization" => {
+                let (mut momentum, mut eps) = (batchnorm::DEFAULT_MOMENTUM, batchnorm::DEFAULT_EPS);
+                for kv in args.as_deref().unwrap_or("").split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                    let parsed = kv.split_once('=').and_then(|(k, v)| Some((k.trim(), v.trim().parse::<f32>().ok()?)));
+                    match parsed {
+                        Some(("momentum", v)) => momentum = v,
+                        Some(("eps", v)) => eps = v,
+                        _ => return Some(Err(format!("'{kv}' is not momentum=M or eps=E"))),
+                    }
+                }
+                Some(Ok(LayerKind::BatchNorm { momentum, eps }))
+            }
+            _ => None,
+        }
     }
 }
 
@@ -198,7 +279,17 @@ impl<B: Backend> Param<B> {
 pub(crate) trait LayerOps<B: Backend>: Send + Sync {
     /// `output = f(x)` over the first `rows` rows; `training` selects train-mode behaviour
     /// (dropout masks, batch statistics) where a kind has any.
-    fn forward(&mut self, be: &B, params: &[Param<B>], x: &B::Buf, rows: usize, training: bool);
+    fn forward(&mut self, be: &B, params: &mut [Param<B>], x: &B::Buf, rows: usize, training: bool);
+
+    /// The key of the next train-mode forward pass's random draws (dropout masks); kinds without
+    /// randomness ignore it.
+    fn set_noise_key(&mut self, _key: u64) {}
+
+    /// Fixes the dropout mask (`keep[i]` for element `i` of the batch, row-major) instead of
+    /// drawing it, or draws again with `None`; false for kinds without a mask.
+    fn set_mask(&mut self, _be: &B, _keep: Option<&[bool]>) -> bool {
+        false
+    }
 
     /// The output `(max_rows, units)`.
     fn output(&self) -> &B::Buf;
@@ -237,6 +328,10 @@ pub(crate) fn build<B: Backend>(
 ) -> Box<dyn LayerOps<B>> {
     match cfg.kind {
         LayerKind::Dense => Box::new(dense::Dense::new(backend, cfg, fan_in, max_rows)),
+        LayerKind::Dropout { rate } => Box::new(dropout::Dropout::new(backend, cfg, rate, max_rows)),
+        LayerKind::BatchNorm { momentum, eps } => {
+            Box::new(batchnorm::BatchNorm::new(backend, cfg, momentum, eps, max_rows))
+        }
         #[cfg(test)]
         LayerKind::Scale => Box::new(scale::Scale::new(backend, cfg, max_rows)),
     }

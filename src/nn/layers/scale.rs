@@ -41,7 +41,7 @@ impl<B: Backend> Scale<B> {
 }
 
 impl<B: Backend> LayerOps<B> for Scale<B> {
-    fn forward(&mut self, be: &B, params: &[Param<B>], x: &B::Buf, rows: usize, _training: bool) {
+    fn forward(&mut self, be: &B, params: &mut [Param<B>], x: &B::Buf, rows: usize, _training: bool) {
         be.mul_cols(rows, self.units, x, &params[0].value, &mut self.a);
     }
 

@@ -348,6 +348,7 @@ fn report(
         StopReason::EarlyStopping { epoch } => format!("early stopping after epoch {epoch}"),
         StopReason::Callback { name, epoch } => format!("{name} stopped after epoch {epoch}"),
         StopReason::Interrupted { epoch, .. } => format!("interrupted in epoch {epoch}"),
+        StopReason::Converged { epoch } => format!("converged in epoch {epoch}"),
     };
     if plan.log_format == LogFormat::Json {
         let obj = |m: &[(String, f64)]| {
