@@ -59,6 +59,18 @@ pub fn relative_error(analytic: f64, numeric: f64) -> f64 {
 /// agrees to about 1e-8; a wrong one is off by order 1. Penalties (L1/L2) are not part of `L`:
 /// the optimizer adds their gradient (see [`crate::optim::update_slice`]).
 pub fn gradcheck(model: &Model, loss: Loss, x: &Matrix, t: &Matrix, eps: f64) -> Result<GradCheck> {
+    check_mode(model, loss, x, t, eps, false)
+}
+
+/// [`gradcheck`] in train mode: dropout applies the mask drawn for step 0 of seed 0 (the same
+/// for every evaluation, so the checked function is fixed), batch normalization uses the batch's
+/// statistics (and its running statistics move at every evaluation, which train-mode outputs do
+/// not read).
+pub fn gradcheck_training(model: &Model, loss: Loss, x: &Matrix, t: &Matrix, eps: f64) -> Result<GradCheck> {
+    check_mode(model, loss, x, t, eps, true)
+}
+
+fn check_mode(model: &Model, loss: Loss, x: &Matrix, t: &Matrix, eps: f64, training: bool) -> Result<GradCheck> {
     model.check()?;
     if x.cols != model.config.input_dim || t.cols != model.config.output_dim() || x.rows != t.rows || x.rows == 0 {
         return Err(Error::Data(format!(
@@ -74,6 +86,7 @@ pub fn gradcheck(model: &Model, loss: Loss, x: &Matrix, t: &Matrix, eps: f64) ->
     let be = Cpu::<f64>::new(1)?;
     let rows = x.rows;
     let mut net = Net::new(&be, model, rows);
+    net.set_training(training);
     net.set_input(x);
     let tb = be.upload(&t.data);
     let mean_loss = |net: &mut Net<Cpu<f64>>| {

@@ -31,7 +31,7 @@
 //! ```
 
 use crate::error::{Error, Result};
-use crate::nn::{Activation, Model};
+use crate::nn::{Activation, LayerConfig, LayerKind, LayerParams, Model};
 use prost::Message as _;
 use std::path::Path;
 
@@ -223,12 +223,34 @@ pub fn export(model: &Model, scaling: Option<(&[f32], &[f32])>) -> Result<Vec<u8
 
     for (i, (l, p)) in cfg.layers.iter().zip(&model.params).enumerate() {
         let name = format!("dense_{}", i + 1);
-        if !l.kind.is_dense() {
-            return Err(Error::Data(format!(
-                "layer {} is a {} layer, which the ONNX export does not write yet",
-                i + 1,
-                l.kind.type_name()
-            )));
+        match l.kind {
+            LayerKind::Dense => {}
+            // Inference-time dropout is the identity: nothing to write.
+            LayerKind::Dropout { .. } => continue,
+            LayerKind::BatchNorm { eps, .. } => {
+                // ONNX's BatchNormalization in inference mode is BatchNorm1d's eval mode.
+                let name = format!("batchnorm_{}", i + 1);
+                let u = l.units;
+                let ins = ["weight", "bias", "running_mean", "running_var"]
+                    .map(|t| g.f32_init(&format!("{name}.{t}"), &[u], p.values(t)));
+                let [scale, bias, mean, var] = ins;
+                x = g.node(
+                    "BatchNormalization",
+                    &format!("{name}.bn"),
+                    vec![x, scale, bias, mean, var],
+                    vec![attr_float("epsilon", eps)],
+                );
+                x = activation_nodes(&mut g, &name, l, p, x);
+                continue;
+            }
+            #[allow(unreachable_patterns)] // the test-only kinds
+            _ => {
+                return Err(Error::Data(format!(
+                    "layer {} is a {} layer, which the ONNX export does not write yet",
+                    i + 1,
+                    l.kind.type_name()
+                )));
+            }
         }
         let (fan_in, width) = (cfg.layer_input(i), l.pre_width());
         let (weight, bias) = (p.values("weight"), p.values("bias"));
@@ -244,31 +266,7 @@ pub fn export(model: &Model, scaling: Option<(&[f32], &[f32])>) -> Result<Vec<u8
         let b = g.f32_init(&format!("{name}.bias"), &[width], bias);
         x = g.node("Gemm", &format!("{name}.gemm"), vec![x, w, b], vec![attr_int("transB", 1)]);
 
-        let act = format!("{name}.{}", op_suffix(&l.activation));
-        x = match l.activation {
-            Activation::Linear => x,
-            Activation::Sigmoid => g.node("Sigmoid", &act, vec![x], vec![]),
-            Activation::Tanh => g.node("Tanh", &act, vec![x], vec![]),
-            Activation::Relu => g.node("Relu", &act, vec![x], vec![]),
-            Activation::Softplus => g.node("Softplus", &act, vec![x], vec![]),
-            Activation::LeakyRelu { alpha } => g.node("LeakyRelu", &act, vec![x], vec![attr_float("alpha", alpha)]),
-            Activation::Elu { alpha } => g.node("Elu", &act, vec![x], vec![attr_float("alpha", alpha)]),
-            Activation::Prelu { .. } => {
-                // check() guarantees the slopes exist for a PReLU layer.
-                let alpha = p.values("alpha");
-                let slope = g.f32_init(&format!("{name}.alpha"), &[alpha.len()], alpha);
-                g.node("PRelu", &act, vec![x, slope], vec![])
-            }
-            // Opset ≥ 13 normalizes over `axis` alone, which for a 2-D input is the row-wise softmax.
-            Activation::Softmax => g.node("Softmax", &act, vec![x], vec![attr_int("axis", -1)]),
-            Activation::Maxout { pieces } => {
-                // Unit u's pieces are the contiguous columns u·k .. (u+1)·k, so a row-major reshape
-                // puts them on the last axis. -1 keeps the batch size symbolic.
-                let shape = g.i64_init(&format!("{name}.maxout_shape"), &[-1, l.units as i64, pieces as i64]);
-                let r = g.node("Reshape", &format!("{name}.maxout_reshape"), vec![x, shape], vec![]);
-                g.node("ReduceMax", &act, vec![r], vec![attr_ints("axes", &[2]), attr_int("keepdims", 0)])
-            }
-        };
+        x = activation_nodes(&mut g, &name, l, p, x);
     }
 
     // Renaming the last node's output, rather than threading an "is last" flag through every
@@ -285,7 +283,14 @@ pub fn export(model: &Model, scaling: Option<(&[f32], &[f32])>) -> Result<Vec<u8
         input: vec![value_info(INPUT, cfg.input_dim)],
         output: vec![value_info(OUTPUT, cfg.output_dim())],
     };
-    let spec: Vec<String> = cfg.layers.iter().map(|l| format!("{}:{}", l.units, l.activation)).collect();
+    let spec: Vec<String> = cfg
+        .layers
+        .iter()
+        .map(|l| match l.kind.spec() {
+            Some(k) => format!("{k}:{}", l.activation),
+            None => format!("{}:{}", l.units, l.activation),
+        })
+        .collect();
     let doc = format!(
         "mlp {} inputs → {}{}",
         cfg.input_dim,
@@ -301,6 +306,35 @@ pub fn export(model: &Model, scaling: Option<(&[f32], &[f32])>) -> Result<Vec<u8
         graph: Some(graph),
     };
     Ok(proto.encode_to_vec())
+}
+
+/// The node(s) of layer `l`'s activation on `x`; returns the output's name.
+fn activation_nodes(g: &mut GraphBuilder, name: &str, l: &LayerConfig, p: &LayerParams, x: String) -> String {
+let act = format!("{name}.{}", op_suffix(&l.activation));
+match l.activation {
+        Activation::Linear => x,
+        Activation::Sigmoid => g.node("Sigmoid", &act, vec![x], vec![]),
+        Activation::Tanh => g.node("Tanh", &act, vec![x], vec![]),
+        Activation::Relu => g.node("Relu", &act, vec![x], vec![]),
+        Activation::Softplus => g.node("Softplus", &act, vec![x], vec![]),
+        Activation::LeakyRelu { alpha } => g.node("LeakyRelu", &act, vec![x], vec![attr_float("alpha", alpha)]),
+        Activation::Elu { alpha } => g.node("Elu", &act, vec![x], vec![attr_float("alpha", alpha)]),
+        Activation::Prelu { .. } => {
+            // check() guarantees the slopes exist for a PReLU layer.
+            let alpha = p.values("alpha");
+            let slope = g.f32_init(&format!("{name}.alpha"), &[alpha.len()], alpha);
+            g.node("PRelu", &act, vec![x, slope], vec![])
+        }
+        // Opset ≥ 13 normalizes over `axis` alone, which for a 2-D input is the row-wise softmax.
+        Activation::Softmax => g.node("Softmax", &act, vec![x], vec![attr_int("axis", -1)]),
+        Activation::Maxout { pieces } => {
+            // Unit u's pieces are the contiguous columns u·k .. (u+1)·k, so a row-major reshape
+            // puts them on the last axis. -1 keeps the batch size symbolic.
+            let shape = g.i64_init(&format!("{name}.maxout_shape"), &[-1, l.units as i64, pieces as i64]);
+            let r = g.node("Reshape", &format!("{name}.maxout_reshape"), vec![x, shape], vec![]);
+            g.node("ReduceMax", &act, vec![r], vec![attr_ints("axes", &[2]), attr_int("keepdims", 0)])
+        }
+    }
 }
 
 /// Writes `bytes` to `path` atomically: a temporary file in the same directory, then a rename, so

@@ -28,11 +28,18 @@ pub fn target_kind(loss: Option<Loss>, table: &Table, target: Option<&str>) -> R
 }
 
 /// The default layer spec for a task: one hidden layer of 64 ReLUs and the output the loss needs
-/// (a sigmoid unit for binary cross-entropy, `k` softmax units for `k` classes, else linear units).
+/// (a sigmoid unit for binary cross-entropy, `k` softmax units for `k` classes, softplus units
+/// for Poisson's positive rates, softmax units for KL divergence's distributions, else linear units).
 pub fn default_layers(loss: Loss, classes: Option<usize>, targets: &Targets) -> String {
+    let width = match targets {
+        Targets::Values(m) => m.cols,
+        Targets::Classes { .. } => 1,
+    };
     let out = match (loss, classes) {
         (Loss::BinaryCrossEntropy, _) => "1:sigmoid".to_string(),
         (l, Some(k)) if l.is_classification() => format!("{k}:softmax"),
+        (Loss::Poisson, _) => format!("{width}:softplus"),
+        (Loss::KlDivergence, _) if width > 1 => format!("{width}:softmax"),
         _ => match targets {
             Targets::Values(m) => format!("{}:linear", m.cols),
             Targets::Classes { .. } => "1:linear".to_string(),

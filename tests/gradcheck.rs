@@ -24,9 +24,27 @@ fn targets(loss: Loss, rows: usize, cols: usize, rng: &mut ChaCha8Rng) -> Matrix
                     t.data[r * cols + c] = Uniform::new(0.0f32, 1.0).unwrap().sample(rng);
                 }
             }
-            Loss::Mse | Loss::Mae => {
+            Loss::Mse | Loss::Mae | Loss::Huber { .. } | Loss::LogCosh => {
                 for c in 0..cols {
                     t.data[r * cols + c] = StandardNormal.sample(rng);
+                }
+            }
+            Loss::Hinge | Loss::SquaredHinge => {
+                for c in 0..cols {
+                    t.data[r * cols + c] = if Uniform::new(0.0f32, 1.0).unwrap().sample(rng) < 0.5 { -1.0 } else { 1.0 };
+                }
+            }
+            Loss::KlDivergence => {
+                // A probability distribution per row.
+                let v: Vec<f32> = (0..cols).map(|_| Uniform::new(0.05f32, 1.0).unwrap().sample(rng)).collect();
+                let s: f32 = v.iter().sum();
+                for c in 0..cols {
+                    t.data[r * cols + c] = v[c] / s;
+                }
+            }
+            Loss::Poisson => {
+                for c in 0..cols {
+                    t.data[r * cols + c] = Uniform::new(0u32, 5).unwrap().sample(rng) as f32;
                 }
             }
             other => panic!("no gradient-check targets for the {other} loss yet: add them here"),
@@ -69,11 +87,16 @@ fn every_activation_with_every_loss() {
             // Cross-entropies are defined on probabilities: softmax (fused) or sigmoid.
             Loss::CategoricalCrossEntropy | Loss::SparseCategoricalCrossEntropy => vec![Activation::Softmax],
             Loss::BinaryCrossEntropy => vec![Activation::Sigmoid],
-            Loss::Mse | Loss::Mae => {
+            Loss::Mse | Loss::Mae | Loss::Huber { .. } | Loss::LogCosh => {
                 let mut v = hidden_activations();
                 v.push(Activation::Softmax);
                 v
             }
+            Loss::Hinge | Loss::SquaredHinge => vec![Activation::Linear, Activation::Tanh],
+            // Probabilities: softmax (from the logits) or sigmoid (clipped outputs).
+            Loss::KlDivergence => vec![Activation::Softmax, Activation::Sigmoid],
+            // Positive rates.
+            Loss::Poisson => vec![Activation::Softplus, Activation::Sigmoid, Activation::Softmax],
             other => panic!("no output activations listed for the {other} loss yet: add them here"),
         }
     };
@@ -84,6 +107,13 @@ fn every_activation_with_every_loss() {
         Loss::BinaryCrossEntropy,
         Loss::CategoricalCrossEntropy,
         Loss::SparseCategoricalCrossEntropy,
+        Loss::Huber { delta: 1.0 },
+        Loss::Huber { delta: 0.3 },
+        Loss::LogCosh,
+        Loss::Hinge,
+        Loss::SquaredHinge,
+        Loss::KlDivergence,
+        Loss::Poisson,
     ] {
         for output in outputs_for(loss) {
             for hidden in hidden_activations() {
@@ -110,4 +140,54 @@ fn detects_a_wrong_gradient() {
     // A step of 10 makes the central difference a poor estimate: the checker must see it.
     let coarse = gradcheck(&model, Loss::CategoricalCrossEntropy, &x, &t, 10.0).unwrap();
     assert!(coarse.worst() > 1e-3, "{coarse:?}");
+}
+
+/// Dropout (train mode: the mask drawn for step 0 stays fixed across the check's evaluations) and
+/// batch normalization (train mode: batch statistics, whose dependence on every row the backward
+/// pass must carry; eval mode: running statistics), between dense layers.
+#[test]
+fn dropout_and_batchnorm_in_train_and_eval_mode() {
+    use mlp::gradcheck::gradcheck_training;
+    let mut rng = ChaCha8Rng::seed_from_u64(15);
+    let (rows, input) = (7, 4);
+    let x = Matrix::new(rows, input, (0..rows * input).map(|_| StandardNormal.sample(&mut rng)).collect());
+    for (spec, loss) in [
+        ("6:tanh,dropout(0.4),3:softmax", Loss::CategoricalCrossEntropy),
+        ("6:linear,batchnorm,3:softmax", Loss::CategoricalCrossEntropy),
+        ("6:linear,batchnorm:tanh,dropout(0.3),batchnorm(momentum=0.3,eps=1e-3):sigmoid,2:linear", Loss::Mse),
+        ("batchnorm:softplus,5:elu,3:softmax", Loss::KlDivergence),
+    ] {
+        let mut model = ModelConfig::parse(input, spec).unwrap().init(3).unwrap();
+        // γ ≠ 1, β ≠ 0 and running statistics away from (0, 1), so that no term vanishes.
+        for p in &mut model.params {
+            for t in &mut p.tensors {
+                if t.name != "weight" || t.shape.len() == 1 {
+                    for v in &mut t.data {
+                        *v = if t.name == "running_var" { 0.5 } else { 1.0 } + 0.3 * Distribution::<f32>::sample(&StandardNormal, &mut rng).abs();
+                    }
+                }
+            }
+        }
+        let t = targets(loss, rows, model.config.output_dim(), &mut rng);
+        for (mode, report) in [
+            ("train", gradcheck_training(&model, loss, &x, &t, 1e-5).unwrap()),
+            ("eval", gradcheck(&model, loss, &x, &t, 1e-5).unwrap()),
+        ] {
+            let worst = report.worst();
+            println!("{spec} ({mode} mode): worst relative error {worst:.1e}");
+            assert!(worst <= 1e-6, "{spec} in {mode} mode: worst relative error {worst:e}, {:?}", report.layers);
+            for (i, l) in model.config.layers.iter().enumerate() {
+                if matches!(l.kind, mlp::nn::LayerKind::BatchNorm { .. }) {
+                    let names: Vec<_> = report.layers[i].tensors.iter().map(|t| t.0).collect();
+                    assert_eq!(names, ["weight", "bias"], "γ and β are checked, the running statistics are not");
+                }
+            }
+        }
+    }
+    // The train-mode check sees batch statistics: the eval-mode gradient is wrong there.
+    let model = ModelConfig::parse(input, "6:linear,batchnorm:tanh,3:softmax").unwrap().init(3).unwrap();
+    let t = targets(Loss::CategoricalCrossEntropy, rows, 3, &mut rng);
+    let train = gradcheck_training(&model, Loss::CategoricalCrossEntropy, &x, &t, 1e-5).unwrap();
+    let eval = gradcheck(&model, Loss::CategoricalCrossEntropy, &x, &t, 1e-5).unwrap();
+    assert!(train.worst() < 1e-6 && eval.worst() < 1e-6 && (train.loss - eval.loss).abs() > 1e-3);
 }

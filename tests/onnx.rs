@@ -172,3 +172,25 @@ fn written_file_loads_from_disk() {
     assert!(got.iter().zip(&want.data).all(|(a, b)| (a - b).abs() <= TOL), "{got:?} vs {:?}", want.data);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn dropout_and_batchnorm_export_matches_predict() {
+    // Trained a little, so that the running statistics are far from (0, 1) and γ, β from (1, 0):
+    // the graph must use them (inference mode) and drop the dropout layers.
+    let data = mlp::data::synth::blobs(120, &[[0.0, 0.0], [3.0, 0.0], [0.0, 3.0]], 0.6, 0);
+    let cfg = ModelConfig::parse(2, "8:linear,batchnorm:relu,dropout(0.3),6:tanh,batchnorm(momentum=0.3,eps=0.01),3:softmax")
+        .unwrap();
+    let mut model = cfg.init(1).unwrap();
+    let fit = mlp::FitConfig {
+        loss: mlp::Loss::CategoricalCrossEntropy,
+        optimizer: mlp::OptimizerConfig::adam(0.05),
+        epochs: 5,
+        batch_size: 16,
+        ..Default::default()
+    };
+    model.fit(&data, &fit).unwrap();
+    let mean = model.params[1].values("running_mean");
+    assert!(mean.iter().any(|m| m.abs() > 0.1), "the running mean moved: {mean:?}");
+    check(&model, 7, 9);
+    check(&model, 1, 10);
+}

@@ -282,3 +282,65 @@ pub trait Backend: Clone + Send + Sync + 'static {
         f()
     }
 }
+
+/// [`Backend::update`] through the host with the shared formula: for a device that has no kernel
+/// for an optimizer yet (it copies, so it is not for hot paths).
+#[cfg_attr(not(feature = "cuda"), allow(dead_code))]
+pub(crate) fn update_via_host<B: Backend>(
+    be: &B,
+    rule: &UpdateRule,
+    n: usize,
+    param: &mut B::Buf,
+    grad: &B::Buf,
+    state: &mut [B::Buf],
+) -> f64 {
+    let read = |b: &B::Buf| {
+        let mut v = vec![0.0f32; n];
+        be.read(b, &mut v);
+        v
+    };
+    let (mut p, g) = (read(param), read(grad));
+    let mut st: Vec<Vec<f32>> = state.iter().map(read).collect();
+    let mut views: Vec<&mut [f32]> = st.iter_mut().map(|v| v.as_mut_slice()).collect();
+    let penalty = crate::optim::update_slice(rule, &mut p, &g, &mut views);
+    be.write(&p, param);
+    for (h, d) in st.iter().zip(state.iter_mut()) {
+        be.write(h, d);
+    }
+    penalty
+}
+
+/// [`Backend::loss`] through the host with the shared row formula, for a device without a kernel for `loss`.
+#[allow(clippy::too_many_arguments)]
+#[cfg_attr(not(feature = "cuda"), allow(dead_code))]
+pub(crate) fn loss_via_host<B: Backend>(
+    be: &B,
+    loss: Loss,
+    act: &Activation,
+    rows: usize,
+    cols: usize,
+    bufs: (&B::Buf, &B::Buf, &B::Buf),
+    w: Option<&B::Buf>,
+    grad: Option<(&mut B::Buf, f64)>,
+) -> f64 {
+    let read = |b: &B::Buf, len: usize| {
+        let mut v = vec![0.0f32; len];
+        be.read(b, &mut v);
+        v
+    };
+    let (z, a, t) = (read(bufs.0, rows * cols), read(bufs.1, rows * cols), read(bufs.2, rows * cols));
+    let w = w.map(|w| read(w, rows));
+    let mut g = vec![0.0f32; if grad.is_some() { rows * cols } else { 0 }];
+    let scale = grad.as_ref().map(|(_, s)| *s as f32);
+    let mut total = 0.0;
+    for r in 0..rows {
+        let span = r * cols..(r + 1) * cols;
+        let wr = w.as_ref().map_or(1.0, |w| w[r]);
+        let gr = scale.map(|s| (&mut g[span.clone()], s * wr));
+        total += wr as f64 * loss.row(act, &z[span.clone()], &a[span.clone()], &t[span], gr);
+    }
+    if let Some((gb, _)) = grad {
+        be.write(&g, gb);
+    }
+    total
+}

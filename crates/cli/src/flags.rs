@@ -172,13 +172,13 @@ pub struct TrainSettings {
     #[arg(long)]
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub impute: bool,
-    /// Layers as units:activation[:init], e.g. "64:relu,10:softmax" [default: 64:relu plus an output for the task].
+    /// Layers as units:activation[:init], e.g. "64:relu,10:softmax", plus dropout(RATE) and batchnorm[:activation] items that keep the width, e.g. "64:linear,batchnorm:relu,dropout(0.2),10:softmax" [default: 64:relu plus an output for the task].
     #[arg(long, value_name = "SPEC")]
     pub layers: Option<String>,
-    /// mse, mae, binary_crossentropy, categorical_crossentropy, sparse_categorical_crossentropy [default: from the target].
+    /// mse, mae, binary_crossentropy, categorical_crossentropy, sparse_categorical_crossentropy, huber[(DELTA)], log_cosh, hinge, squared_hinge (±1 targets), kl_divergence, poisson [default: from the target].
     #[arg(long, value_name = "LOSS")]
     pub loss: Option<String>,
-    /// sgd, momentum, nesterov, adagrad, rmsprop, adam, amsgrad, adamw [default: adam].
+    /// sgd, momentum, nesterov, adagrad, rmsprop, adam, amsgrad, adamw, nadam, adamax, rprop, lbfgs; hyperparameters as name(key=value,...), e.g. "lbfgs(history_size=10,max_iter=50)", "rprop(eta_plus=1.2)" (rprop and lbfgs train on the full batch; an lbfgs epoch is one torch LBFGS step) [default: adam].
     #[arg(long, value_name = "NAME")]
     pub optimizer: Option<String>,
     /// Learning rate [default: 0.01 for SGD, 0.001 otherwise].
@@ -194,10 +194,10 @@ pub struct TrainSettings {
     /// Decay of the squared-gradient average (rmsprop).
     #[arg(long, value_name = "RHO")]
     pub rho: Option<f32>,
-    /// First-moment decay (adam, adamw, amsgrad).
+    /// First-moment decay (adam, adamw, amsgrad, nadam, adamax).
     #[arg(long, value_name = "B1")]
     pub beta1: Option<f32>,
-    /// Second-moment decay (adam, adamw, amsgrad).
+    /// Second-moment decay (adam, adamw, amsgrad, nadam, adamax).
     #[arg(long, value_name = "B2")]
     pub beta2: Option<f32>,
     /// Added to the denominator (adagrad, rmsprop, adam…).

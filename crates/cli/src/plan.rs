@@ -218,7 +218,7 @@ fn parse_early_stopping(s: &str, monitor: Option<&str>) -> Result<EarlyStopping,
 /// belong to that optimizer is an error rather than silently ignored.
 fn build_optimizer(s: &TrainSettings) -> Result<OptimizerConfig, Error> {
     let name = s.optimizer.as_deref().unwrap_or("adam");
-    let mut opt = OptimizerConfig::from_name(name)?;
+    let mut opt = OptimizerConfig::parse(name)?;
     let not_for =
         |flag: &str| Error::config(flag.to_string(), format!("does not apply to the {} optimizer", opt_name(name)));
     if let Some(v) = s.lr {
@@ -312,6 +312,31 @@ fn build_optimizer(s: &TrainSettings) -> Result<OptimizerConfig, Error> {
             for (given, flag) in
                 [(s.momentum.is_some(), "--momentum"), (s.nesterov, "--nesterov"), (s.rho.is_some(), "--rho")]
             {
+                if given {
+                    return Err(not_for(flag));
+                }
+            }
+        }
+        OptimizerConfig::Nadam { beta1, beta2, eps, weight_decay, .. }
+        | OptimizerConfig::Adamax { beta1, beta2, eps, weight_decay, .. } => {
+            if let Some(v) = s.beta1 {
+                *beta1 = v;
+            }
+            if let Some(v) = s.beta2 {
+                *beta2 = v;
+            }
+            if let Some(v) = s.eps {
+                *eps = v;
+            }
+            if let Some(w) = s.weight_decay {
+                *weight_decay = w;
+            }
+            for (given, flag) in [
+                (s.momentum.is_some(), "--momentum"),
+                (s.nesterov, "--nesterov"),
+                (s.rho.is_some(), "--rho"),
+                (s.amsgrad, "--amsgrad"),
+            ] {
                 if given {
                     return Err(not_for(flag));
                 }

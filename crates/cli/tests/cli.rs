@@ -4,6 +4,8 @@
 #[path = "cli/util.rs"]
 mod util;
 
+#[path = "cli/algos.rs"]
+mod algos;
 #[path = "cli/aliasing.rs"]
 mod aliasing;
 #[path = "cli/compat.rs"]

@@ -177,6 +177,8 @@ pub fn loss_code(loss: Loss) -> i32 {
         Loss::Mae => 1,
         Loss::BinaryCrossEntropy => 2,
         Loss::CategoricalCrossEntropy | Loss::SparseCategoricalCrossEntropy => 3,
+        // No kernel yet: the backend computes these on the host.
+        _ => -1,
     }
 }
 

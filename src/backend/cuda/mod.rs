@@ -561,6 +561,9 @@ impl Backend for Cuda {
         if rows == 0 || cols == 0 {
             return 0.0;
         }
+        if loss_code(loss) < 0 {
+            return super::loss_via_host(self, loss, act, rows, cols, (z, a, t), w, grad);
+        }
         let (kind, fused) = (loss_code(loss), i32::from(loss.fused_with(act)));
         let (rows_i, cols_i) = (dim(rows), dim(cols));
         // The CPU rounds the scale to the element type before multiplying by the row weight.
@@ -597,6 +600,16 @@ impl Backend for Cuda {
         }
         if n == 0 {
             return 0.0;
+        }
+        if matches!(
+            rule.opt,
+            OptimizerConfig::Nadam { .. }
+                | OptimizerConfig::Adamax { .. }
+                | OptimizerConfig::Rprop { .. }
+                | OptimizerConfig::Lbfgs { .. }
+        ) {
+            // No kernel yet: the shared formula on the host.
+            return super::update_via_host(self, rule, n, param, grad, state);
         }
         let k = &self.inner.k;
         let has_penalty = rule.l1 != 0.0 || rule.l2 != 0.0;
@@ -672,6 +685,7 @@ impl Backend for Cuda {
                 opt_arg_mut(&mut l, partials);
                 self.go(l, cfg, "adam_update");
             }
+            _ => unreachable!("handled on the host above"),
         }
         if has_penalty { self.total(s, blocks) } else { 0.0 }
     }
