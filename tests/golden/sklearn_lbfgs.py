@@ -19,7 +19,7 @@ import numpy as np
 import sklearn
 from sklearn.neural_network import MLPClassifier
 
-SEEDS = range(5)
+SEEDS = range(10)
 
 
 def spirals():
@@ -80,11 +80,15 @@ CASES = {
 out = {"sklearn_version": sklearn.__version__, "seeds": list(SEEDS)}
 for name, (load, kw) in CASES.items():
     xtr, ytr, xte, yte = load()
-    accs = []
+    accs, train_accs, losses = [], [], []
     for seed in SEEDS:
         clf = MLPClassifier(solver="lbfgs", alpha=1e-4, max_iter=200, random_state=seed, **kw)
         clf.fit(xtr, ytr)
         accs.append(float(clf.score(xte, yte)))
+        train_accs.append(float(clf.score(xtr, ytr)))
+        losses.append(float(clf.loss_))
     out[name] = {"settings": {k: list(v) if isinstance(v, tuple) else v for k, v in kw.items()},
-                 "test_rows": int(len(yte)), "accuracies": accs, "mean_accuracy": float(np.mean(accs))}
+                 "test_rows": int(len(yte)), "accuracies": accs, "mean_accuracy": float(np.mean(accs)),
+                 "train_accuracies": train_accs, "mean_train_accuracy": float(np.mean(train_accs)),
+                 "losses": losses, "mean_loss": float(np.mean(losses))}
 print(json.dumps(out, indent=1))
