@@ -310,8 +310,8 @@ pub fn export(model: &Model, scaling: Option<(&[f32], &[f32])>) -> Result<Vec<u8
 
 /// The node(s) of layer `l`'s activation on `x`; returns the output's name.
 fn activation_nodes(g: &mut GraphBuilder, name: &str, l: &LayerConfig, p: &LayerParams, x: String) -> String {
-let act = format!("{name}.{}", op_suffix(&l.activation));
-match l.activation {
+    let act = format!("{name}.{}", op_suffix(&l.activation));
+    match l.activation {
         Activation::Linear => x,
         Activation::Sigmoid => g.node("Sigmoid", &act, vec![x], vec![]),
         Activation::Tanh => g.node("Tanh", &act, vec![x], vec![]),

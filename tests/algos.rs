@@ -143,7 +143,14 @@ fn optim_config(name: &str, h: &Value) -> OptimizerConfig {
     match name {
         "nadam" | "nadam_wd" => {
             let (beta1, beta2) = pair("betas");
-            OptimizerConfig::Nadam { lr: f("lr"), beta1, beta2, eps: f("eps"), momentum_decay: f("momentum_decay"), weight_decay: wd }
+            OptimizerConfig::Nadam {
+                lr: f("lr"),
+                beta1,
+                beta2,
+                eps: f("eps"),
+                momentum_decay: f("momentum_decay"),
+                weight_decay: wd,
+            }
         }
         "adamax" | "adamax_wd" => {
             let (beta1, beta2) = pair("betas");
@@ -195,7 +202,14 @@ fn lbfgs_config(h: &Value) -> OptimizerConfig {
 }
 
 /// Trains `model` with `opt` for `epochs` full-batch epochs; the flat parameters after each.
-fn lbfgs_trajectory(model: &Model, opt: OptimizerConfig, x: &Matrix, labels: &[usize], epochs: usize, threads: usize) -> Vec<Vec<f64>> {
+fn lbfgs_trajectory(
+    model: &Model,
+    opt: OptimizerConfig,
+    x: &Matrix,
+    labels: &[usize],
+    epochs: usize,
+    threads: usize,
+) -> Vec<Vec<f64>> {
     let data = Dataset::new(x.clone(), Targets::Classes { labels: labels.to_vec(), n_classes: 3 });
     let cfg = FitConfig {
         loss: Loss::CategoricalCrossEntropy,
@@ -236,7 +250,8 @@ fn mlp_objective(x: &[f64], t: &[f64], p: &[f64], g: &mut [f64]) -> f64 {
     let mut loss = 0.0;
     for r in 0..n {
         let (xr, tr) = (&x[r * i..(r + 1) * i], &t[r * o..(r + 1) * o]);
-        let hid: Vec<f64> = (0..h).map(|j| (b1[j] + (0..i).map(|k| xr[k] * w1[k * h + j]).sum::<f64>()).tanh()).collect();
+        let hid: Vec<f64> =
+            (0..h).map(|j| (b1[j] + (0..i).map(|k| xr[k] * w1[k * h + j]).sum::<f64>()).tanh()).collect();
         let z: Vec<f64> = (0..o).map(|j| b2[j] + (0..h).map(|k| hid[k] * w2[k * o + j]).sum::<f64>()).collect();
         let m = z.iter().cloned().fold(f64::MIN, f64::max);
         let lse = m + z.iter().map(|v| (v - m).exp()).sum::<f64>().ln();
@@ -274,7 +289,9 @@ fn lbfgs_steps_match_torch_with_and_without_strong_wolfe() {
         let cfg = LbfgsConfig::from_optimizer(&lbfgs_config(&c["hyper"])).unwrap();
         let mut opt = Lbfgs::new(cfg, &floats(&c["start"]));
         let mut report = Vec::new();
-        for (step, (want, want_loss)) in c["trajectory"].as_array().unwrap().iter().zip(floats(&c["losses"])).enumerate() {
+        for (step, (want, want_loss)) in
+            c["trajectory"].as_array().unwrap().iter().zip(floats(&c["losses"])).enumerate()
+        {
             let r = opt.step(&mut |p: &[f64], grad: &mut [f64]| mlp_objective(&x, &t, p, grad));
             let w = worst(opt.params(), &floats(want), 1e-3);
             report.push(format!("{w:.1e}"));
@@ -351,7 +368,9 @@ fn spec_strings_round_trip() {
         assert_eq!(l.to_string(), s);
     }
     assert!("huber(-1)".parse::<Loss>().is_err());
-    for (spec, name) in [("nadam", "nadam"), ("adamax(beta2=0.99)", "adamax"), ("rprop(eta_plus=1.1)", "rprop"), ("lbfgs", "lbfgs")] {
+    for (spec, name) in
+        [("nadam", "nadam"), ("adamax(beta2=0.99)", "adamax"), ("rprop(eta_plus=1.1)", "rprop"), ("lbfgs", "lbfgs")]
+    {
         assert_eq!(OptimizerConfig::parse(spec).unwrap().name(), name);
     }
     assert!(OptimizerConfig::parse("rprop(eta_plus=0.9)").is_err(), "eta_plus must exceed 1");
@@ -361,7 +380,10 @@ fn spec_strings_round_trip() {
     assert_eq!(cfg.layers[2].kind, LayerKind::BatchNorm { momentum: 0.2, eps: 1e-3 });
     assert_eq!(cfg.param_count(), 8 * 16 + 16 + 4 * 16 + 16 * 2 + 2);
     let summary = cfg.summary();
-    assert!(summary.contains("dropout_2 (Dropout, linear)") && summary.contains("Non-trainable params: 32"), "{summary}");
+    assert!(
+        summary.contains("dropout_2 (Dropout, linear)") && summary.contains("Non-trainable params: 32"),
+        "{summary}"
+    );
     assert!(ModelConfig::parse(8, "16:relu,dropout(1.5),2:softmax").is_err());
     assert!(ModelConfig::parse(8, "16:relu,dropout(0.5)").is_err(), "dropout cannot end the model");
 }

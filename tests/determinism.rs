@@ -84,8 +84,10 @@ fn memory_estimate_counts_mnist_and_refuses_what_does_not_fit() {
 fn dropout_batchnorm_and_new_optimizers_are_thread_count_independent() {
     let d = data();
     let run = |threads: usize, opt: OptimizerConfig| {
-        let mut model =
-            ModelConfig::parse(300, "256:relu,dropout(0.3),128:linear,batchnorm:tanh,4:softmax").unwrap().init(3).unwrap();
+        let mut model = ModelConfig::parse(300, "256:relu,dropout(0.3),128:linear,batchnorm:tanh,4:softmax")
+            .unwrap()
+            .init(3)
+            .unwrap();
         let cfg = FitConfig {
             loss: Loss::CategoricalCrossEntropy,
             optimizer: opt,
@@ -96,7 +98,12 @@ fn dropout_batchnorm_and_new_optimizers_are_thread_count_independent() {
             ..Default::default()
         };
         model.fit(&d, &cfg).unwrap();
-        model.params.iter().flat_map(|p| p.tensors.iter().flat_map(|t| &t.data)).map(|v| v.to_bits()).collect::<Vec<_>>()
+        model
+            .params
+            .iter()
+            .flat_map(|p| p.tensors.iter().flat_map(|t| &t.data))
+            .map(|v| v.to_bits())
+            .collect::<Vec<_>>()
     };
     for opt in [OptimizerConfig::nadam(1e-3), OptimizerConfig::adamax(1e-3), OptimizerConfig::rprop(1e-3)] {
         let (one, two) = (run(1, opt.clone()), run(2, opt.clone()));
@@ -106,7 +113,14 @@ fn dropout_batchnorm_and_new_optimizers_are_thread_count_independent() {
     // Another training seed draws other dropout masks: the seed reaches them.
     let mut a = ModelConfig::parse(300, "64:relu,dropout(0.5),4:softmax").unwrap().init(3).unwrap();
     let mut b = a.clone();
-    let cfg = |seed| FitConfig { loss: Loss::CategoricalCrossEntropy, epochs: 1, batch_size: 256, seed, shuffle: false, ..Default::default() };
+    let cfg = |seed| FitConfig {
+        loss: Loss::CategoricalCrossEntropy,
+        epochs: 1,
+        batch_size: 256,
+        seed,
+        shuffle: false,
+        ..Default::default()
+    };
     a.fit(&d, &cfg(1)).unwrap();
     b.fit(&d, &cfg(2)).unwrap();
     assert_ne!(a, b);

@@ -31,7 +31,8 @@ fn targets(loss: Loss, rows: usize, cols: usize, rng: &mut ChaCha8Rng) -> Matrix
             }
             Loss::Hinge | Loss::SquaredHinge => {
                 for c in 0..cols {
-                    t.data[r * cols + c] = if Uniform::new(0.0f32, 1.0).unwrap().sample(rng) < 0.5 { -1.0 } else { 1.0 };
+                    t.data[r * cols + c] =
+                        if Uniform::new(0.0f32, 1.0).unwrap().sample(rng) < 0.5 { -1.0 } else { 1.0 };
                 }
             }
             Loss::KlDivergence => {
@@ -163,7 +164,8 @@ fn dropout_and_batchnorm_in_train_and_eval_mode() {
             for t in &mut p.tensors {
                 if t.name != "weight" || t.shape.len() == 1 {
                     for v in &mut t.data {
-                        *v = if t.name == "running_var" { 0.5 } else { 1.0 } + 0.3 * Distribution::<f32>::sample(&StandardNormal, &mut rng).abs();
+                        *v = if t.name == "running_var" { 0.5 } else { 1.0 }
+                            + 0.3 * Distribution::<f32>::sample(&StandardNormal, &mut rng).abs();
                     }
                 }
             }

@@ -32,7 +32,10 @@ fn spirals() -> (Dataset, Dataset) {
         let t = 0.5 + 3.0 * std::f64::consts::PI * k as f64 / 200.0;
         let r = t / (3.0 * std::f64::consts::PI + 0.5);
         let a = t + c as f64 * std::f64::consts::PI;
-        let p = [(r * a.cos() + 0.02 * (7.3 * i as f64).sin()) as f32, (r * a.sin() + 0.02 * (5.1 * i as f64).cos()) as f32];
+        let p = [
+            (r * a.cos() + 0.02 * (7.3 * i as f64).sin()) as f32,
+            (r * a.sin() + 0.02 * (5.1 * i as f64).cos()) as f32,
+        ];
         let dst = if i % 5 == 4 { &mut te } else { &mut tr };
         dst.0.extend(p);
         dst.1.push(c);
@@ -76,7 +79,12 @@ fn ours(train: &Dataset, test: &Dataset, layers: &str, seed: u64, threads: usize
     };
     let history = model.fit(train, &cfg).unwrap();
     if std::env::var_os("MLP_LBFGS_DEBUG").is_some() {
-        eprintln!("seed {seed}: {} epochs, stop {:?}, last {:?}", history.epochs.len(), history.stop, history.last().map(|r| &r.metrics));
+        eprintln!(
+            "seed {seed}: {} epochs, stop {:?}, last {:?}",
+            history.epochs.len(),
+            history.stop,
+            history.last().map(|r| &r.metrics)
+        );
     }
     (accuracy(&model, test), accuracy(&model, train), model)
 }
@@ -92,8 +100,14 @@ fn reaches_sklearn(name: &str, (train, test): (Dataset, Dataset), layers: &str) 
     println!(
         "{name}: mean over 10 seeds: training accuracy mlp {train_acc:.4} vs sklearn {sk_train:.4}; test accuracy mlp {test_acc:.4} vs sklearn {sk_test:.4}"
     );
-    assert!(test_acc >= sk_test, "{name}: mlp's L-BFGS mean test accuracy {test_acc:.4} is below sklearn's {sk_test:.4}");
-    assert!(train_acc >= sk_train, "{name}: mlp's L-BFGS mean training accuracy {train_acc:.4} is below sklearn's {sk_train:.4}");
+    assert!(
+        test_acc >= sk_test,
+        "{name}: mlp's L-BFGS mean test accuracy {test_acc:.4} is below sklearn's {sk_test:.4}"
+    );
+    assert!(
+        train_acc >= sk_train,
+        "{name}: mlp's L-BFGS mean training accuracy {train_acc:.4} is below sklearn's {sk_train:.4}"
+    );
 }
 
 #[test]

@@ -178,8 +178,9 @@ fn dropout_and_batchnorm_export_matches_predict() {
     // Trained a little, so that the running statistics are far from (0, 1) and γ, β from (1, 0):
     // the graph must use them (inference mode) and drop the dropout layers.
     let data = mlp::data::synth::blobs(120, &[[0.0, 0.0], [3.0, 0.0], [0.0, 3.0]], 0.6, 0);
-    let cfg = ModelConfig::parse(2, "8:linear,batchnorm:relu,dropout(0.3),6:tanh,batchnorm(momentum=0.3,eps=0.01),3:softmax")
-        .unwrap();
+    let cfg =
+        ModelConfig::parse(2, "8:linear,batchnorm:relu,dropout(0.3),6:tanh,batchnorm(momentum=0.3,eps=0.01),3:softmax")
+            .unwrap();
     let mut model = cfg.init(1).unwrap();
     let fit = mlp::FitConfig {
         loss: mlp::Loss::CategoricalCrossEntropy,

@@ -393,7 +393,11 @@ impl Lbfgs {
                     } else if gtd_new * (br[high] - br[low]) >= 0.0 {
                         br[high] = br[low];
                         bf[high] = bf[low];
-                        if high == 0 { bg0.copy_from_slice(bg1) } else { bg1.copy_from_slice(bg0) }
+                        if high == 0 {
+                            bg0.copy_from_slice(bg1)
+                        } else {
+                            bg1.copy_from_slice(bg0)
+                        }
                         bgtd[high] = bgtd[low];
                     }
                     br[low] = t;

@@ -138,7 +138,13 @@ impl Loss {
                     let (dt, mdt) = (T::from_f64(dl), T::from_f64(-dl));
                     for j in 0..cols {
                         let d = a[j] - t[j];
-                        g[j] = f * if d > dt { dt } else if d < mdt { mdt } else { d };
+                        g[j] = f * if d > dt {
+                            dt
+                        } else if d < mdt {
+                            mdt
+                        } else {
+                            d
+                        };
                     }
                 }
                 s * inv_cols
@@ -179,8 +185,7 @@ impl Loss {
                         };
                     }
                 }
-                s
-                    * inv_cols
+                s * inv_cols
             }
             Loss::KlDivergence if fused => {
                 // ln a_j = z_j − lse(z); t ln t counts 0 where t = 0 (PyTorch's xlogy).
@@ -343,7 +348,10 @@ impl FromStr for Loss {
         let name = s.trim().to_ascii_lowercase().replace('-', "_");
         if let Some(arg) = name.strip_prefix("huber(").and_then(|r| r.strip_suffix(')')) {
             let delta: f32 = arg.trim().parse().map_err(|_| {
-                Error::config(format!("loss '{s}'"), format!("'{arg}' is not a number; write huber(DELTA), e.g. huber(1.0)"))
+                Error::config(
+                    format!("loss '{s}'"),
+                    format!("'{arg}' is not a number; write huber(DELTA), e.g. huber(1.0)"),
+                )
             })?;
             let loss = Loss::Huber { delta };
             loss.check_output(&Activation::Linear, 1)?;

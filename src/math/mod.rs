@@ -5,8 +5,8 @@
 //! The only outside dependency is [`crate::error`], itself a leaf.
 
 pub mod activation;
-pub mod loss;
 pub mod lbfgs;
+pub mod loss;
 pub mod optim;
 pub mod real;
 

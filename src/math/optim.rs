@@ -325,7 +325,13 @@ impl OptimizerConfig {
                 _ => return unknown(),
             },
             OptimizerConfig::Lbfgs {
-                max_iter, max_eval, tolerance_grad, tolerance_change, history_size, line_search, ..
+                max_iter,
+                max_eval,
+                tolerance_grad,
+                tolerance_change,
+                history_size,
+                line_search,
+                ..
             } => match key {
                 "max_iter" => {
                     *max_iter = num(v, key)?;

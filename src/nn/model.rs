@@ -162,8 +162,11 @@ impl ModelConfig {
 
     /// Parses a comma-separated spec such as `512:relu,10:softmax` (see [`LayerConfig::parse`]).
     pub fn parse(input_dim: usize, spec: &str) -> Result<Self> {
-        let mut layers =
-            split_items(spec).into_iter().filter(|s| !s.trim().is_empty()).map(LayerConfig::parse).collect::<Result<Vec<_>>>()?;
+        let mut layers = split_items(spec)
+            .into_iter()
+            .filter(|s| !s.trim().is_empty())
+            .map(LayerConfig::parse)
+            .collect::<Result<Vec<_>>>()?;
         // Width-keeping kinds (dropout, batchnorm) take the width before them.
         let mut width = input_dim;
         for l in &mut layers {

@@ -27,7 +27,13 @@ pub(super) fn specs(cfg: &LayerConfig, _fan_in: usize) -> Vec<ParamSpec> {
     vec![v("weight", 1.0, true), v("bias", 0.0, true), v("running_mean", 0.0, false), v("running_var", 1.0, false)]
 }
 
-pub(super) fn validate(cfg: &LayerConfig, momentum: f32, eps: f32, fan_in: usize, is_output: bool) -> Result<(), String> {
+pub(super) fn validate(
+    cfg: &LayerConfig,
+    momentum: f32,
+    eps: f32,
+    fan_in: usize,
+    is_output: bool,
+) -> Result<(), String> {
     if !(0.0..=1.0).contains(&momentum) {
         return Err(format!("the momentum must be in [0, 1], got {momentum}"));
     }

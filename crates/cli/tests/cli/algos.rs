@@ -21,7 +21,10 @@ fn dropout_batchnorm_lbfgs_train_summarize_predict_and_export() {
     ]);
     run.ok();
     let summary = d.mlp(&["summary", "m.safetensors"]).ok().to_string();
-    assert!(summary.contains("batchnorm_2 (BatchNorm, relu)") && summary.contains("dropout_3 (Dropout, linear)"), "{summary}");
+    assert!(
+        summary.contains("batchnorm_2 (BatchNorm, relu)") && summary.contains("dropout_3 (Dropout, linear)"),
+        "{summary}"
+    );
     assert!(summary.contains("Non-trainable params: 32"), "{summary}");
     let json = d.mlp(&["evaluate", "m.safetensors", "--data", "builtin:circles", "--json"]).ok().to_string();
     let acc = crate::util::metric(&json, "accuracy");
@@ -34,18 +37,68 @@ fn dropout_batchnorm_lbfgs_train_summarize_predict_and_export() {
 fn new_optimizers_and_losses_are_accepted_and_checked() {
     let d = Dir::new("algos-flags");
     for opt in ["nadam", "adamax", "rprop"] {
-        d.mlp(&["train", "--data", "builtin:xor", "--layers", "4:tanh,1:sigmoid", "--loss", "binary_crossentropy",
-            "--optimizer", opt, "--epochs", "3", "--quiet", "--out", "m.safetensors"])
+        d.mlp(&[
+            "train",
+            "--data",
+            "builtin:xor",
+            "--layers",
+            "4:tanh,1:sigmoid",
+            "--loss",
+            "binary_crossentropy",
+            "--optimizer",
+            opt,
+            "--epochs",
+            "3",
+            "--quiet",
+            "--out",
+            "m.safetensors",
+        ])
         .ok();
     }
-    d.mlp(&["train", "--data", "builtin:linear", "--layers", "1:linear", "--loss", "huber(0.5)", "--optimizer",
-        "nadam", "--beta2", "0.99", "--epochs", "3", "--quiet", "--out", "h.safetensors"])
+    d.mlp(&[
+        "train",
+        "--data",
+        "builtin:linear",
+        "--layers",
+        "1:linear",
+        "--loss",
+        "huber(0.5)",
+        "--optimizer",
+        "nadam",
+        "--beta2",
+        "0.99",
+        "--epochs",
+        "3",
+        "--quiet",
+        "--out",
+        "h.safetensors",
+    ])
     .ok();
-    d.mlp(&["train", "--data", "builtin:xor", "--layers", "4:tanh,1:sigmoid", "--optimizer", "rprop",
-        "--beta1", "0.9", "--out", "x.safetensors"])
+    d.mlp(&[
+        "train",
+        "--data",
+        "builtin:xor",
+        "--layers",
+        "4:tanh,1:sigmoid",
+        "--optimizer",
+        "rprop",
+        "--beta1",
+        "0.9",
+        "--out",
+        "x.safetensors",
+    ])
     .fails_with(&["--beta1", "rprop"]);
-    d.mlp(&["train", "--data", "builtin:xor", "--layers", "4:tanh,1:sigmoid", "--optimizer", "lbfgs(history=3)",
-        "--out", "x.safetensors"])
+    d.mlp(&[
+        "train",
+        "--data",
+        "builtin:xor",
+        "--layers",
+        "4:tanh,1:sigmoid",
+        "--optimizer",
+        "lbfgs(history=3)",
+        "--out",
+        "x.safetensors",
+    ])
     .fails_with(&["history"]);
     d.mlp(&["summary", "--layers", "8:relu,dropout(2),1:sigmoid", "--inputs", "3"]).fails_with(&["dropout rate"]);
 }
