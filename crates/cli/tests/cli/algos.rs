@@ -12,9 +12,11 @@ fn dropout_batchnorm_lbfgs_train_summarize_predict_and_export() {
         "--layers",
         "16:linear,batchnorm:relu,dropout(0.1),2:softmax",
         "--optimizer",
-        "lbfgs(history_size=10,max_iter=10)",
+        "adam",
+        "--lr",
+        "0.01",
         "--epochs",
-        "5",
+        "30",
         "--quiet",
         "--out",
         "m.safetensors",
@@ -28,9 +30,28 @@ fn dropout_batchnorm_lbfgs_train_summarize_predict_and_export() {
     assert!(summary.contains("Non-trainable params: 32"), "{summary}");
     let json = d.mlp(&["evaluate", "m.safetensors", "--data", "builtin:circles", "--json"]).ok().to_string();
     let acc = crate::util::metric(&json, "accuracy");
-    assert!(acc > 0.9, "L-BFGS on circles: accuracy {acc}");
+    assert!(acc > 0.9, "dropout and batchnorm on circles: accuracy {acc}");
     d.mlp(&["export", "m.safetensors", "--onnx", "m.onnx"]).ok();
     assert!(d.join("m.onnx").exists());
+
+    // L-BFGS: full batch, one torch step per epoch, stopping when it converges.
+    let run = d.mlp(&[
+        "train",
+        "--data",
+        "builtin:circles",
+        "--layers",
+        "16:relu,2:softmax",
+        "--optimizer",
+        "lbfgs(history_size=10,max_iter=10)",
+        "--epochs",
+        "20",
+        "--out",
+        "l.safetensors",
+    ]);
+    assert!(run.ok().contains("converged in epoch") || run.stderr.contains("converged in epoch"), "{}", run.stderr);
+    let json = d.mlp(&["evaluate", "l.safetensors", "--data", "builtin:circles", "--json"]).ok().to_string();
+    let acc = crate::util::metric(&json, "accuracy");
+    assert!(acc > 0.95, "L-BFGS on circles: accuracy {acc}");
 }
 
 #[test]
@@ -44,7 +65,7 @@ fn new_optimizers_and_losses_are_accepted_and_checked() {
             "--layers",
             "4:tanh,1:sigmoid",
             "--loss",
-            "binary_crossentropy",
+            "mse",
             "--optimizer",
             opt,
             "--epochs",
