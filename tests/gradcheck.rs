@@ -39,8 +39,8 @@ fn targets(loss: Loss, rows: usize, cols: usize, rng: &mut ChaCha8Rng) -> Matrix
                 // A probability distribution per row.
                 let v: Vec<f32> = (0..cols).map(|_| Uniform::new(0.05f32, 1.0).unwrap().sample(rng)).collect();
                 let s: f32 = v.iter().sum();
-                for c in 0..cols {
-                    t.data[r * cols + c] = v[c] / s;
+                for (dst, vc) in t.data[r * cols..(r + 1) * cols].iter_mut().zip(&v) {
+                    *dst = vc / s;
                 }
             }
             Loss::Poisson => {
