@@ -655,7 +655,7 @@ pub fn update_slice<T: Real>(rule: &UpdateRule, p: &mut [T], g: &[T], state: &mu
             let (b1, md) = (beta1 as f64, momentum_decay as f64);
             let mu_at = |i: u64| b1 * (1.0 - 0.5 * 0.96f64.powf(i as f64 * md));
             // torch keeps Π μ_i as state; it is a function of the step, so recompute it.
-            let mu_product: f64 = (1..=t).map(mu_at).product();
+            let mu_product = nadam_mu_product(beta1, momentum_decay, t);
             let (mu, mu_next) = (mu_at(t), mu_at(t + 1));
             let bc2 = 1.0 - (beta2 as f64).powi(t as i32);
             let lr = lr as f64;
@@ -724,6 +724,31 @@ pub fn update_slice<T: Real>(rule: &UpdateRule, p: &mut [T], g: &[T], state: &mu
         _ => unreachable!("optimizer state does not match the optimizer"),
     }
     penalty
+}
+
+/// NAdam's `Π_{i=1..t} μ_i` with `μ_i = β₁(1 − ½·0.96^{iψ})`, multiplied in step order. Each
+/// thread remembers its last product, so consecutive steps cost one factor instead of `t`; the
+/// factors are multiplied in the same order either way, so the bits do not depend on the cache.
+fn nadam_mu_product(beta1: f32, momentum_decay: f32, t: u64) -> f64 {
+    use std::cell::Cell;
+    thread_local! {
+        /// (β₁ bits, ψ bits, step, product).
+        static LAST: Cell<(u32, u32, u64, f64)> = const { Cell::new((0, 0, 0, 1.0)) };
+    }
+    let (b1, md) = (beta1 as f64, momentum_decay as f64);
+    let key = (beta1.to_bits(), momentum_decay.to_bits());
+    LAST.with(|last| {
+        let (kb, km, mut step, mut prod) = last.get();
+        if (kb, km) != key || step > t {
+            (step, prod) = (0, 1.0);
+        }
+        while step < t {
+            step += 1;
+            prod *= b1 * (1.0 - 0.5 * 0.96f64.powf(step as f64 * md));
+        }
+        last.set((key.0, key.1, step, prod));
+        prod
+    })
 }
 
 /// The gradient terms added to the loss gradient: Keras's L1/L2 penalties and L2 weight decay.
