@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 /// The values one setting may take.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "kind")]
+#[serde(rename_all = "snake_case", tag = "kind", content = "spec")]
 pub enum Values {
     /// These values (a grid axis; random search picks one uniformly).
     List(Vec<String>),
@@ -37,10 +37,16 @@ impl Values {
             Values::List(_) => Ok(()),
             Values::Range { lo, hi, log, .. } => {
                 if !(lo.is_finite() && hi.is_finite() && lo <= hi) {
-                    return Err(Error::config(name.to_string(), format!("range {lo}..{hi} must be finite, low to high")));
+                    return Err(Error::config(
+                        name.to_string(),
+                        format!("range {lo}..{hi} must be finite, low to high"),
+                    ));
                 }
                 if log && lo <= 0.0 {
-                    return Err(Error::config(name.to_string(), format!("a log range must be above 0, got {lo}..{hi}")));
+                    return Err(Error::config(
+                        name.to_string(),
+                        format!("a log range must be above 0, got {lo}..{hi}"),
+                    ));
                 }
                 Ok(())
             }
@@ -141,7 +147,15 @@ pub fn halving_rungs(n: usize, max_epochs: usize, eta: usize, min_epochs: usize)
 /// The indices of `scores` from best to worst (NaN last, ties in index order).
 pub fn rank(scores: &[f64], higher_is_better: bool) -> Vec<usize> {
     let mut idx: Vec<usize> = (0..scores.len()).collect();
-    let key = |s: f64| if s.is_nan() { f64::INFINITY } else if higher_is_better { -s } else { s };
+    let key = |s: f64| {
+        if s.is_nan() {
+            f64::INFINITY
+        } else if higher_is_better {
+            -s
+        } else {
+            s
+        }
+    };
     idx.sort_by(|&a, &b| key(scores[a]).total_cmp(&key(scores[b])));
     idx
 }

@@ -339,6 +339,9 @@ pub struct CvArgs {
     /// Print only errors and the final result.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Write which fold scores each row: a CSV of repeat,row,fold (rows 0-based, in data order).
+    #[arg(long, value_name = "FILE.csv")]
+    pub fold_file: Option<PathBuf>,
     #[command(flatten)]
     pub folds: FoldFlags,
     #[command(flatten)]

@@ -865,7 +865,7 @@ const SCORE_PANEL_HEIGHT: u32 = 360;
 pub enum ScoreAxis {
     /// Numbers, drawn on a linear or a log axis.
     Numeric {
-        /// A log axis (the range was log, or the values span more than a factor of 20).
+        /// A log axis (the range was log, or the values span a factor of 10 or more).
         log: bool,
     },
     /// Values drawn as evenly spaced categories, in the order given.
@@ -924,10 +924,18 @@ where
         let label = |x: &f64| match &labels {
             Some(c) => {
                 let i = x.round();
-                if (x - i).abs() < 1e-6 && i >= 0.0 { c.get(i as usize).cloned().unwrap_or_default() } else { String::new() }
+                if (x - i).abs() < 1e-6 && i >= 0.0 {
+                    c.get(i as usize).cloned().unwrap_or_default()
+                } else {
+                    String::new()
+                }
             }
             None if log => format!("{:.1e}", 10f64.powf(*x)),
-            None => format!("{x}"),
+            None => {
+                // Six decimals at most, trailing zeros dropped: `0.03`, not `0.030000000000000`.
+                let t = format!("{x:.6}");
+                t.trim_end_matches('0').trim_end_matches('.').to_string()
+            }
         };
         let x_desc = if log { format!("{} (log scale)", panel.name) } else { panel.name.clone() };
         let mut mesh = chart.configure_mesh();
@@ -951,7 +959,9 @@ where
             )?;
             let series = chart.draw_series(pts.iter().map(|&(x, y, _)| Circle::new((x, y), 5, colour.filled())))?;
             if budgets.len() > 1 {
-                series.label(format!("{epochs} epochs")).legend(move |(x, y)| Circle::new((x + 10, y), 5, colour.filled()));
+                series
+                    .label(format!("{epochs} epochs"))
+                    .legend(move |(x, y)| Circle::new((x + 10, y), 5, colour.filled()));
             }
         }
         if budgets.len() > 1 {

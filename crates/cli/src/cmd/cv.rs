@@ -27,8 +27,11 @@ pub(crate) fn refuse_outputs(s: &TrainSettings, command: &str, allowed_out: bool
         (s.init_from.is_some(), "--init-from"),
     ];
     if let Some((_, flag)) = given.iter().find(|(g, _)| *g) {
-        return Err(Error::config(flag.to_string(), format!("does not apply to mlp {command}; it is a flag of mlp train"))
-            .into());
+        return Err(Error::config(
+            flag.to_string(),
+            format!("does not apply to mlp {command}; it is a flag of mlp train"),
+        )
+        .into());
     }
     if s.data.is_none() {
         return Err(Error::config(
@@ -104,17 +107,36 @@ pub(crate) fn check_interrupted(what: &str) -> Result<()> {
 
 /// `mlp cv`.
 pub fn run(args: CvArgs) -> Result<()> {
-    let CvArgs { config, quiet, folds, settings } = args;
+    let CvArgs { config, quiet, fold_file, folds, settings } = args;
     refuse_outputs(&settings, "cv", false)?;
     if settings.test.is_some() {
-        return Err(Error::config("--test", "does not apply to mlp cv: every fold is scored on its held-out rows").into());
+        return Err(
+            Error::config("--test", "does not apply to mlp cv: every fold is scored on its held-out rows").into()
+        );
     }
     let plan = plan_for(config.as_deref(), quiet, settings)?;
     let resampling = resampling(&folds, None)?;
+    if let Some(path) = &fold_file {
+        crate::plan::check_output(path, "--fold-file")?;
+        let mut files = crate::paths::Files::default();
+        files.source("--data", &plan.data)?;
+        files.output("--fold-file", path)?;
+        files.check(&[])?;
+    }
     signals::graceful();
     let data = load_data(&plan, None)?;
     let Prepared { fit, config: model, .. } = prepare(&plan, &data, None, false)?;
     let fold_list = resampling.folds(&data.train.y, plan.fit.seed)?;
+    if let Some(path) = &fold_file {
+        let mut text = String::from("repeat,row,fold\n");
+        let mut rows: Vec<(usize, usize, usize)> =
+            fold_list.iter().flat_map(|f| f.test.iter().map(move |&r| (f.repeat, r, f.index))).collect();
+        rows.sort_unstable();
+        for (repeat, row, fold) in rows {
+            text.push_str(&format!("{},{row},{}\n", repeat + 1, fold + 1));
+        }
+        mlp::fsio::write_atomic(path, text.as_bytes())?;
+    }
     let opts = CvOptions { threads: plan.fit.threads, jobs: folds.jobs, interrupt: Some(&INTERRUPT) };
     let (jobs, per_job) = match opts.jobs {
         Some(j) => (j.min(fold_list.len()), (mlp::backend::Cpu::<f32>::new(plan.fit.threads)?.threads() / j).max(1)),
@@ -193,7 +215,8 @@ fn print_report(plan: &TrainPlan, r: &Resampling, data: &TrainData, report: &CvR
         }
         text.push('\n');
     }
-    let summary: Vec<String> = names.iter().map(|n| format!("{n} {:.4} ± {:.4}", report.mean[n], report.std[n])).collect();
+    let summary: Vec<String> =
+        names.iter().map(|n| format!("{n} {:.4} ± {:.4}", report.mean[n], report.std[n])).collect();
     text.push_str(&format!("mean ± std over {} folds: {}\n", report.folds.len(), summary.join("  ")));
     term::out(&text)?;
     Ok(())

@@ -27,8 +27,18 @@ const RESULT_FILES: [&str; 3] = ["results.csv", "results.json", "scores.png"];
 
 /// The searched settings may be any train flag but these: where it writes, what it starts
 /// from, and how it runs (which never changes a score).
-const NOT_SEARCHED: [&str; 10] =
-    ["out", "history", "plots", "checkpoint", "checkpoint-every", "init-from", "test", "threads", "device", "log-format"];
+const NOT_SEARCHED: [&str; 10] = [
+    "out",
+    "history",
+    "plots",
+    "checkpoint",
+    "checkpoint-every",
+    "init-from",
+    "test",
+    "threads",
+    "device",
+    "log-format",
+];
 
 /// `mlp train`'s settings flags alone, to parse one trial's values exactly as `mlp train` does.
 #[derive(Parser)]
@@ -67,8 +77,10 @@ fn parse_axis(arg: &str, random: bool) -> Result<(String, Values)> {
     }
     let list: Vec<String> = spec.split(';').map(|v| v.trim().to_string()).collect();
     if list.iter().any(String::is_empty) {
-        return Err(bad("a value is empty; separate values with `;`, e.g. layers=8:relu,1:sigmoid;16:relu,1:sigmoid".into())
-            .into());
+        return Err(bad(
+            "a value is empty; separate values with `;`, e.g. layers=8:relu,1:sigmoid;16:relu,1:sigmoid".into()
+        )
+        .into());
     }
     Ok((key, Values::List(list)))
 }
@@ -217,8 +229,20 @@ pub fn run(args: TuneArgs) -> Result<()> {
     // Outputs: checked before anything trains.
     let out = settings.out.clone().unwrap_or_else(|| results.join("best.safetensors"));
     check_output_dir(&results, "--results")?;
+    let mut paths = crate::paths::Files::default();
+    paths.source("--data", &base.data)?;
+    if let Some(t) = &base.test {
+        paths.source("--test", t)?;
+    }
     for name in RESULT_FILES {
-        check_output(&results.join(name), "--results")?;
+        paths.output("--results", &results.join(name))?;
+    }
+    paths.output("--out", &out)?;
+    paths.check(&[])?;
+    if results.is_dir() {
+        for name in RESULT_FILES {
+            check_output(&results.join(name), "--results")?;
+        }
     }
     // Every trial's plan, so that a bad value fails now rather than after hours.
     let trial_base = TrainSettings {
@@ -237,8 +261,17 @@ pub fn run(args: TuneArgs) -> Result<()> {
     let final_settings = |t: &[(String, String)]| -> Result<TrainSettings> {
         Ok(merge(trial_settings(t)?, TrainSettings { out: Some(out.clone()), ..settings.clone() }))
     };
-    // The best setting's final run must be possible too (its --out against its inputs…).
-    plan_for(config.as_deref(), true, final_settings(&trials[0])?)?;
+    // The best setting's final run must be possible too (its --out against its inputs…); the
+    // default --out lies in --results, which is created only once there are results.
+    let probe = TrainSettings {
+        out: settings.out.clone().or(Some(PathBuf::from("model.safetensors"))),
+        ..final_settings(&trials[0])?
+    };
+    plan_for(
+        config.as_deref(),
+        true,
+        if out.parent().is_some_and(Path::is_dir) { final_settings(&trials[0])? } else { probe },
+    )?;
     signals::graceful();
 
     // Data, folds and each trial's model and training configuration.
@@ -262,8 +295,7 @@ pub fn run(args: TuneArgs) -> Result<()> {
     }
     let classes = datasets[0].1.classes.is_some();
     let metric = metric.unwrap_or_else(|| if classes { "accuracy" } else { "mse" }.to_string());
-    let known: &[&str] =
-        if classes { &["accuracy", "loss", "top_5_accuracy"] } else { &["mse", "loss", "mae", "r2"] };
+    let known: &[&str] = if classes { &["accuracy", "loss", "top_5_accuracy"] } else { &["mse", "loss", "mae", "r2"] };
     if !known.contains(&metric.as_str()) {
         return Err(Error::config(format!("--metric {metric}"), format!("expected one of {}", known.join(", "))).into());
     }
@@ -404,7 +436,15 @@ pub fn run(args: TuneArgs) -> Result<()> {
 
     // Best first: the trials of the last rung by score, then those stopped earlier.
     let mut order: Vec<usize> = (0..outcomes.len()).collect();
-    let key = |o: &Outcome| if o.score.is_nan() { f64::INFINITY } else if higher { -o.score } else { o.score };
+    let key = |o: &Outcome| {
+        if o.score.is_nan() {
+            f64::INFINITY
+        } else if higher {
+            -o.score
+        } else {
+            o.score
+        }
+    };
     order.sort_by(|&a, &b| {
         outcomes[b].rung.cmp(&outcomes[a].rung).then(key(&outcomes[a]).total_cmp(&key(&outcomes[b]))).then(a.cmp(&b))
     });
@@ -437,11 +477,14 @@ pub fn run(args: TuneArgs) -> Result<()> {
     let loss = trained.saved.meta.loss;
     let threads = final_plan.fit.threads;
     let train_scores = headline(&trained.saved.model, &trained.data.train, loss, threads)?;
-    let test_scores = trained.data.test.as_ref().map(|t| headline(&trained.saved.model, t, loss, threads)).transpose()?;
+    let test_scores =
+        trained.data.test.as_ref().map(|t| headline(&trained.saved.model, t, loss, threads)).transpose()?;
     let mut files = written;
     files.extend(trained.written);
     if base.log_format == LogFormat::Json {
-        let obj = |m: &[(String, f64)]| m.iter().map(|(k, v)| (k.clone(), serde_json::json!(v))).collect::<serde_json::Map<_, _>>();
+        let obj = |m: &[(String, f64)]| {
+            m.iter().map(|(k, v)| (k.clone(), serde_json::json!(v))).collect::<serde_json::Map<_, _>>()
+        };
         term::outln(
             &serde_json::json!({
                 "best": {"trial": best + 1, "settings": b.values.iter().cloned().collect::<std::collections::BTreeMap<_, _>>(),
@@ -505,7 +548,8 @@ fn write_results(
     rungs: &[Rung],
 ) -> Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    let names = outcomes.iter().find(|o| !o.report.mean.is_empty()).map(|o| metric_names(&o.report)).unwrap_or_default();
+    let names =
+        outcomes.iter().find(|o| !o.report.mean.is_empty()).map(|o| metric_names(&o.report)).unwrap_or_default();
     let status = |o: &Outcome| match o.report.failure() {
         Some(why) => format!("failed: {why}"),
         None if o.rung + 1 < rungs.len() => format!("stopped after rung {}", o.rung + 1),
@@ -585,7 +629,7 @@ fn write_results(
                         Values::Range { log, .. } => *log,
                         Values::List(_) => {
                             let (lo, hi) = xs.iter().fold((f64::INFINITY, 0f64), |(l, h), &x| (l.min(x), h.max(x)));
-                            lo > 0.0 && hi / lo > 20.0
+                            lo > 0.0 && hi / lo >= 9.99
                         }
                     };
                     (ScoreAxis::Numeric { log }, xs)
@@ -599,7 +643,10 @@ fn write_results(
                             }
                         }
                     }
-                    let xs = outcomes.iter().map(|o| cats.iter().position(|c| *c == o.values[k].1).unwrap_or(0) as f64).collect();
+                    let xs = outcomes
+                        .iter()
+                        .map(|o| cats.iter().position(|c| *c == o.values[k].1).unwrap_or(0) as f64)
+                        .collect();
                     (ScoreAxis::Categories(cats), xs)
                 }
             };
