@@ -15,8 +15,8 @@ MLP="$ROOT/target/release/mlp"
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 
-small=(--data 'builtin:circles?n=2000&noise=0.15' --layers 16:relu,2:softmax --epochs 100 --batch-size 32)
-big=(--data 'builtin:spirals?n=8000' --layers 256:relu,256:relu,2:softmax --epochs 4 --batch-size 128)
+small=(--data 'builtin:circles?n=20000&noise=0.15' --layers 16:relu,2:softmax --epochs 50 --batch-size 32)
+big=(--data 'builtin:spirals?n=8000' --layers 256:relu,256:relu,2:softmax --epochs 12 --batch-size 128)
 
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
