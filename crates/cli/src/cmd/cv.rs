@@ -33,20 +33,27 @@ pub(crate) fn refuse_outputs(s: &TrainSettings, command: &str, allowed_out: bool
         )
         .into());
     }
-    if s.data.is_none() {
+    Ok(())
+}
+
+/// The validated plan of `settings` (flags over `--config`), as `mlp train` would run it, for
+/// `mlp {command}`: never the demo (it needs `--data`, here or in the config file).
+pub(crate) fn plan_for(
+    command: &str,
+    config: Option<&std::path::Path>,
+    quiet: bool,
+    settings: TrainSettings,
+) -> Result<TrainPlan> {
+    let no_data =
+        settings.data.is_none() && config.map(crate::plan::read_config).transpose()?.is_none_or(|c| c.data.is_none());
+    if no_data {
         return Err(Error::config(
             "--data",
             format!("mlp {command} needs training data: a CSV file, an MNIST directory or builtin:NAME"),
         )
         .into());
     }
-    Ok(())
-}
-
-/// The validated plan of `settings` (flags over `--config`), as `mlp train` would run it.
-pub(crate) fn plan_for(config: Option<&std::path::Path>, quiet: bool, settings: TrainSettings) -> Result<TrainPlan> {
-    let plan =
-        TrainPlan::new(TrainArgs { config: config.map(Into::into), resume: None, quiet, settings: settings.clone() })?;
+    let plan = TrainPlan::new(TrainArgs { config: config.map(Into::into), resume: None, quiet, settings })?;
     if plan.device != Device::Cpu {
         bail!("mlp cv and mlp tune train on the CPU (its folds side by side); --device cuda is for mlp train");
     }
@@ -114,7 +121,9 @@ pub fn run(args: CvArgs) -> Result<()> {
             Error::config("--test", "does not apply to mlp cv: every fold is scored on its held-out rows").into()
         );
     }
-    let plan = plan_for(config.as_deref(), quiet, settings)?;
+    let plan = plan_for("cv", config.as_deref(), quiet, settings)?;
+    // The config file's settings too.
+    refuse_outputs(&plan.settings, "cv", false)?;
     let resampling = resampling(&folds, None)?;
     if let Some(path) = &fold_file {
         crate::plan::check_output(path, "--fold-file")?;
@@ -139,7 +148,14 @@ pub fn run(args: CvArgs) -> Result<()> {
     }
     let opts = CvOptions { threads: plan.fit.threads, jobs: folds.jobs, interrupt: Some(&INTERRUPT) };
     let (jobs, per_job) = match opts.jobs {
-        Some(j) => (j.min(fold_list.len()), (mlp::backend::Cpu::<f32>::new(plan.fit.threads)?.threads() / j).max(1)),
+        Some(j) => {
+            let j = j.clamp(1, fold_list.len());
+            let total = match plan.fit.threads {
+                0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+                t => t,
+            };
+            (j, (total / j).max(1))
+        }
         None => mlp::select::plan_jobs(fold_list.len(), plan.fit.threads),
     };
     if !quiet && plan.log_format == LogFormat::Text {

@@ -210,7 +210,8 @@ pub fn run(args: TuneArgs) -> Result<()> {
         settings,
     } = args;
     refuse_outputs(&settings, "tune", true)?;
-    let base = plan_for(config.as_deref(), quiet, settings.clone())?;
+    let base = plan_for("tune", config.as_deref(), quiet, settings.clone())?;
+    refuse_outputs(&base.settings, "tune", true)?;
     let resampling = resampling(&folds, holdout)?;
     let space = parse_space(&grid, &random)?;
     if halving && space.iter().any(|(k, _)| k == "epochs") {
@@ -227,7 +228,7 @@ pub fn run(args: TuneArgs) -> Result<()> {
     let searched: Vec<String> = space.iter().map(|(k, _)| k.clone()).collect();
 
     // Outputs: checked before anything trains.
-    let out = settings.out.clone().unwrap_or_else(|| results.join("best.safetensors"));
+    let out = base.settings.out.clone().unwrap_or_else(|| results.join("best.safetensors"));
     check_output_dir(&results, "--results")?;
     let mut paths = crate::paths::Files::default();
     paths.source("--data", &base.data)?;
@@ -256,22 +257,20 @@ pub fn run(args: TuneArgs) -> Result<()> {
     };
     let plans: Vec<TrainPlan> = trials
         .iter()
-        .map(|t| plan_for(config.as_deref(), true, merge(trial_settings(t)?, trial_base.clone())))
+        .map(|t| plan_for("tune", config.as_deref(), true, merge(trial_settings(t)?, trial_base.clone())))
         .collect::<Result<_>>()?;
     let final_settings = |t: &[(String, String)]| -> Result<TrainSettings> {
         Ok(merge(trial_settings(t)?, TrainSettings { out: Some(out.clone()), ..settings.clone() }))
     };
     // The best setting's final run must be possible too (its --out against its inputs…); the
     // default --out lies in --results, which is created only once there are results.
-    let probe = TrainSettings {
-        out: settings.out.clone().or(Some(PathBuf::from("model.safetensors"))),
-        ..final_settings(&trials[0])?
+    let out_dir_exists = out.parent().is_none_or(|p| p.as_os_str().is_empty() || p.is_dir());
+    let probe = if out_dir_exists {
+        final_settings(&trials[0])?
+    } else {
+        TrainSettings { out: Some(PathBuf::from("model.safetensors")), ..final_settings(&trials[0])? }
     };
-    plan_for(
-        config.as_deref(),
-        true,
-        if out.parent().is_some_and(Path::is_dir) { final_settings(&trials[0])? } else { probe },
-    )?;
+    plan_for("tune", config.as_deref(), true, probe)?;
     signals::graceful();
 
     // Data, folds and each trial's model and training configuration.
@@ -457,7 +456,7 @@ pub fn run(args: TuneArgs) -> Result<()> {
     // The best setting, retrained on all the data by `mlp train`'s path.
     let b = &outcomes[best];
     let (score, sd) = score_of(&b.report, &metric);
-    let final_plan = plan_for(config.as_deref(), true, final_settings(&b.values)?)?;
+    let final_plan = plan_for("tune", config.as_deref(), true, final_settings(&b.values)?)?;
     say(&format!(
         "best: trial {} ({}), {metric} {score:.4} ± {sd:.4}; retraining it on all the data",
         best + 1,

@@ -240,3 +240,14 @@ fn bad_search_and_cv_flags_fail_on_one_line() {
     no_data.fails_with(&["mlp cv needs training data"]);
     assert_eq!(d.files(), Vec::<String>::new(), "a refused run writes nothing");
 }
+
+#[test]
+fn cv_reads_data_from_the_config_file_and_refuses_its_outputs() {
+    let d = Dir::new("cv-config");
+    d.write("ok.toml", "data = \"builtin:circles?n=60\"\nlayers = \"4:relu,2:softmax\"\nepochs = 1\n");
+    let text = d.mlp(&["cv", "--config", "ok.toml", "--folds", "3", "-q"]).ok().to_string();
+    assert!(text.contains("mean ± std over 3 folds"), "{text}");
+    d.write("plots.toml", "data = \"builtin:circles?n=60\"\nplots = \"p\"\n");
+    d.mlp(&["cv", "--config", "plots.toml"]).fails_with(&["--plots", "does not apply to mlp cv"]);
+    assert!(!d.join("p").exists());
+}
