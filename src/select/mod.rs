@@ -26,4 +26,4 @@ mod search;
 
 pub use cv::{Candidate, CvOptions, CvReport, FoldScore, cross_validate, cross_validate_all, plan_jobs};
 pub use folds::{Fold, Resampling};
-pub use search::{Rung, Values, grid, halving_rungs, rank, sample};
+pub use search::{Rung, Trial, Values, grid, halving_rungs, rank, sample};

@@ -251,3 +251,32 @@ fn cv_reads_data_from_the_config_file_and_refuses_its_outputs() {
     d.mlp(&["cv", "--config", "plots.toml"]).fails_with(&["--plots", "does not apply to mlp cv"]);
     assert!(!d.join("p").exists());
 }
+
+#[test]
+fn tune_scores_on_a_holdout_and_records_it() {
+    let d = Dir::new("tune-holdout");
+    let out = d.mlp(&[
+        "tune",
+        "--data",
+        "builtin:circles?n=100&noise=0.1",
+        "--layers",
+        "8:relu,2:softmax",
+        "--grid",
+        "lr=0.001;0.01",
+        "--holdout",
+        "0.25",
+        "--epochs",
+        "5",
+        "--out",
+        "best.safetensors",
+        "-q",
+    ]);
+    assert!(out.ok().contains("by a 0.25 holdout (stratified)"), "{}", out.stdout);
+    let json: Value = serde_json::from_str(&std::fs::read_to_string(d.join("tune/results.json")).unwrap()).unwrap();
+    assert_eq!(json["resampling"]["kind"], "holdout");
+    for t in json["trials"].as_array().unwrap() {
+        assert_eq!(t["folds"].as_array().unwrap().len(), 1);
+    }
+    let saved = mlp::model_file::load(&d.join("best.safetensors")).unwrap();
+    assert_eq!(saved.meta.training.unwrap()["tuning"]["resampling"]["kind"], "holdout");
+}
