@@ -14,6 +14,7 @@ pub mod onnx;
 pub mod preprocess;
 pub mod recipes;
 pub mod rows;
+pub mod select;
 pub mod setup;
 pub mod tensor;
 pub mod train;

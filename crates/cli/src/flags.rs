@@ -55,6 +55,12 @@ pub enum Command {
     /// Redraw the learning curves (and, with a model and data, the other plots).
     #[command(after_help = PLOT_EXAMPLES)]
     Plot(PlotArgs),
+    /// Cross-validate training settings: k-fold (stratified for classes), per-fold and mean ± std scores.
+    #[command(after_help = CV_EXAMPLES, allow_negative_numbers = true)]
+    Cv(Box<CvArgs>),
+    /// Search training settings (grid, random, successive halving) by cross-validation; save the best model.
+    #[command(after_help = TUNE_EXAMPLES, allow_negative_numbers = true)]
+    Tune(Box<TuneArgs>),
 }
 
 const TRAIN_EXAMPLES: &str = "\
@@ -109,6 +115,34 @@ const PLOT_EXAMPLES: &str = "\
 Examples:
   mlp plot --history history.jsonl --out plots
   mlp plot --history history.jsonl --model model.safetensors --data test.csv --out plots";
+
+const CV_EXAMPLES: &str = "\
+Takes the data and training flags of `mlp train` (not its output flags); every fold trains from fresh
+weights and is scored on its held-out rows. Folds run side by side, one thread each (--jobs to choose).
+
+Examples:
+  mlp cv --data 'builtin:circles?n=500&noise=0.1' --layers 8:relu,1:sigmoid --epochs 100
+  mlp cv --data titanic.csv --target Survived --drop PassengerId,Name,Ticket,Cabin --impute \\
+         --layers 32:relu,2:softmax --folds 10 --repeats 3 --log-format json";
+
+const TUNE_EXAMPLES: &str = "\
+Search space (any `mlp train` flag, by its name without dashes; `_` or `-` alike):
+  --grid KEY=V1;V2;...     a grid axis; `;` separates values, so a value may hold commas (layer specs);
+                           --grid KEY=V repeated for one KEY adds values. Every combination is a trial.
+  --random KEY=LO..HI[:log] a range (integers when both ends are), drawn --trials times; with any
+                           --random, --grid lists are drawn from too instead of combined.
+  --random KEY=V1;V2;...   a list to draw from.
+  true/false for switches (--grid nesterov=true;false).
+Each trial is scored by --folds cross-validation (or --holdout FRACTION); --halving trains all trials
+for few epochs and only the best 1/--eta on with --eta times as many, up to --epochs.
+Writes DIR/results.csv, DIR/results.json (sorted, best first), DIR/scores.png, and the best setting
+retrained on all the data to --out [default: DIR/best.safetensors], with the search in its metadata.
+
+Examples:
+  mlp tune --data 'builtin:circles?n=500&noise=0.1' --loss binary_crossentropy --epochs 100 \\
+           --grid 'layers=1:relu,1:sigmoid;2:relu,1:sigmoid;4:relu,1:sigmoid;8:relu,1:sigmoid'
+  mlp tune --data train.csv --layers 64:relu,2:softmax --random lr=1e-4..1e-1:log \\
+           --random batch-size=16..256:log --trials 20 --halving --results tune-runs";
 
 /// How progress is reported.
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -277,6 +311,83 @@ pub struct TrainSettings {
     /// cpu, cuda or auto [default: cpu].
     #[arg(long, value_enum, value_name = "DEVICE")]
     pub device: Option<DeviceFlag>,
+}
+
+/// How `mlp cv` and `mlp tune` split the data into folds.
+#[derive(Args, Debug, Clone, Default)]
+pub struct FoldFlags {
+    /// Folds of k-fold cross-validation.
+    #[arg(long, value_name = "K", default_value_t = 5)]
+    pub folds: usize,
+    /// Repeat the k folds with fresh shuffles.
+    #[arg(long, value_name = "R", default_value_t = 1)]
+    pub repeats: usize,
+    /// Plain folds instead of class-stratified ones.
+    #[arg(long)]
+    pub no_stratify: bool,
+    /// Folds trained at once [default: one per thread, each on one thread].
+    #[arg(long, value_name = "N")]
+    pub jobs: Option<usize>,
+}
+
+/// `mlp cv`.
+#[derive(Args, Debug, Default)]
+pub struct CvArgs {
+    /// Read settings from a TOML file (keys as the flags, with underscores); flags override it.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Print only errors and the final result.
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Write which fold scores each row: a CSV of repeat,row,fold (rows 0-based, in data order).
+    #[arg(long, value_name = "FILE.csv")]
+    pub fold_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub folds: FoldFlags,
+    #[command(flatten)]
+    pub settings: TrainSettings,
+}
+
+/// `mlp tune`.
+#[derive(Args, Debug, Default)]
+pub struct TuneArgs {
+    /// Read settings from a TOML file (keys as the flags, with underscores); flags override it.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Print only errors and the final result.
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// A grid axis: KEY=V1;V2;... (see below).
+    #[arg(long, value_name = "KEY=V1;V2")]
+    pub grid: Vec<String>,
+    /// A random-search axis: KEY=LO..HI[:log] or KEY=V1;V2;...
+    #[arg(long, value_name = "KEY=RANGE")]
+    pub random: Vec<String>,
+    /// Random-search trials.
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub trials: usize,
+    /// Score each trial on one held-out FRACTION of the rows instead of cross-validation.
+    #[arg(long, value_name = "FRACTION")]
+    pub holdout: Option<f32>,
+    /// The score compared: accuracy, loss, mse, mae or r2 [default: accuracy for classes, mse for values].
+    #[arg(long, value_name = "METRIC")]
+    pub metric: Option<String>,
+    /// Successive halving: stop weak trials early.
+    #[arg(long)]
+    pub halving: bool,
+    /// Halving factor: the best 1/ETA of a rung train ETA times as long.
+    #[arg(long, value_name = "ETA", default_value_t = 3, requires = "halving")]
+    pub eta: usize,
+    /// Epochs of the first halving rung, at least.
+    #[arg(long, value_name = "N", default_value_t = 1, requires = "halving")]
+    pub min_epochs: usize,
+    /// Where the results table and plot go.
+    #[arg(long, value_name = "DIR", default_value = "tune")]
+    pub results: PathBuf,
+    #[command(flatten)]
+    pub folds: FoldFlags,
+    #[command(flatten)]
+    pub settings: TrainSettings,
 }
 
 /// `mlp evaluate`.

@@ -568,6 +568,130 @@ where
     Ok(())
 }
 
+// ---------------------------------------------------------------------------------------------
+// Search scores
+// ---------------------------------------------------------------------------------------------
+
+/// Height of one panel of [`search_scores`] (its width is the learning curves').
+const SCORE_PANEL_HEIGHT: u32 = 360;
+
+/// Where the trials of one searched setting lie.
+pub enum ScoreAxis {
+    /// Numbers, drawn on a linear or a log axis.
+    Numeric {
+        /// A log axis (the range was log, or the values span a factor of 10 or more).
+        log: bool,
+    },
+    /// Values drawn as evenly spaced categories, in the order given.
+    Categories(Vec<String>),
+}
+
+/// One panel of [`search_scores`]: a searched setting and every trial's score against it.
+pub struct ScorePanel {
+    /// The setting's name (the x axis).
+    pub name: String,
+    /// How its values lie.
+    pub axis: ScoreAxis,
+    /// Per trial: the x position (the number, or the category's index), the mean score, its
+    /// standard deviation, and the epochs it trained for (one colour per budget).
+    pub points: Vec<(f64, f64, f64, usize)>,
+}
+
+/// Draws the score of every trial against each searched setting into one PNG, a panel per
+/// setting stacked top to bottom, with ± one standard deviation as error bars.
+pub fn search_scores(path: &Path, metric: &str, panels: &[ScorePanel]) -> Result<()> {
+    init_fonts();
+    ensure!(!panels.is_empty(), "nothing was searched, so there is no score to plot");
+    let size = (CURVE_SIZE.0, SCORE_PANEL_HEIGHT * panels.len() as u32);
+    let root = BitMapBackend::new(path, size).into_drawing_area();
+    draw_scores(root, metric, panels).with_context(|| format!("cannot write the plot {}", path.display()))
+}
+
+fn draw_scores<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, metric: &str, panels: &[ScorePanel]) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    root.fill(&WHITE)?;
+    let areas = root.split_evenly((panels.len(), 1));
+    let mut budgets: Vec<usize> = panels.iter().flat_map(|p| p.points.iter().map(|q| q.3)).collect();
+    budgets.sort_unstable();
+    budgets.dedup();
+    for (area, panel) in areas.iter().zip(panels) {
+        let finite: Vec<&(f64, f64, f64, usize)> = panel.points.iter().filter(|p| p.1.is_finite()).collect();
+        let (y_lo, y_hi) = padded_range(finite.iter().flat_map(|p| [p.1 - p.2, p.1 + p.2]));
+        let (log, labels) = match &panel.axis {
+            ScoreAxis::Numeric { log } => (*log, None),
+            ScoreAxis::Categories(c) => (false, Some(c.clone())),
+        };
+        let fx = |x: f64| if log { x.log10() } else { x };
+        let (x_lo, x_hi) = match &labels {
+            Some(c) => (-0.5, c.len() as f64 - 0.5),
+            None => padded_range(finite.iter().map(|p| fx(p.0))),
+        };
+        let title = format!("{metric} against {}", panel.name);
+        let mut chart = ChartBuilder::on(area)
+            .caption(title, (FONT, 22))
+            .margin(15)
+            .x_label_area_size(45)
+            .y_label_area_size(70)
+            .build_cartesian_2d(x_lo..x_hi, y_lo..y_hi)?;
+        let label = |x: &f64| match &labels {
+            Some(c) => {
+                let i = x.round();
+                if (x - i).abs() < 1e-6 && i >= 0.0 {
+                    c.get(i as usize).cloned().unwrap_or_default()
+                } else {
+                    String::new()
+                }
+            }
+            None if log => format!("{:.1e}", 10f64.powf(*x)),
+            None => {
+                // Six decimals at most, trailing zeros dropped: `0.03`, not `0.030000000000000`.
+                let t = format!("{x:.6}");
+                t.trim_end_matches('0').trim_end_matches('.').to_string()
+            }
+        };
+        let x_desc = if log { format!("{} (log scale)", panel.name) } else { panel.name.clone() };
+        let mut mesh = chart.configure_mesh();
+        mesh.x_desc(x_desc)
+            .y_desc(metric)
+            .axis_desc_style((FONT, 16))
+            .label_style((FONT, 13))
+            .light_line_style(RGBColor(235, 235, 235))
+            .x_label_formatter(&label);
+        if let Some(c) = &labels {
+            // One tick per category, at its index.
+            mesh.x_labels(c.len().max(2) * 2 + 1);
+        }
+        mesh.draw()?;
+        for (b, &epochs) in budgets.iter().enumerate() {
+            let colour = PALETTE[b % PALETTE.len()];
+            let pts: Vec<(f64, f64, f64)> =
+                finite.iter().filter(|p| p.3 == epochs).map(|p| (fx(p.0), p.1, p.2)).collect();
+            chart.draw_series(
+                pts.iter().map(|&(x, y, sd)| PathElement::new(vec![(x, y - sd), (x, y + sd)], colour.stroke_width(2))),
+            )?;
+            let series = chart.draw_series(pts.iter().map(|&(x, y, _)| Circle::new((x, y), 5, colour.filled())))?;
+            if budgets.len() > 1 {
+                series
+                    .label(format!("{epochs} epochs"))
+                    .legend(move |(x, y)| Circle::new((x + 10, y), 5, colour.filled()));
+            }
+        }
+        if budgets.len() > 1 {
+            chart
+                .configure_series_labels()
+                .position(SeriesLabelPosition::LowerRight)
+                .label_font((FONT, 14))
+                .background_style(WHITE.mix(0.85))
+                .border_style(BLACK.mix(0.5))
+                .draw()?;
+        }
+    }
+    root.present()?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

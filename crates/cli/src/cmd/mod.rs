@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod cv;
 pub mod data;
 pub mod evaluate;
 pub mod export;
@@ -8,3 +9,4 @@ pub mod plot;
 pub mod predict;
 pub mod summary;
 pub mod train;
+pub mod tune;

@@ -21,7 +21,7 @@ use mlp::{Error, Loss, Model, ModelConfig};
 use std::path::{Path, PathBuf};
 
 /// Scores to report: accuracy for classes, mae/r2 for values.
-fn headline(model: &Model, data: &Dataset, loss: Loss, threads: usize) -> Result<Vec<(String, f64)>> {
+pub(crate) fn headline(model: &Model, data: &Dataset, loss: Loss, threads: usize) -> Result<Vec<(String, f64)>> {
     let ev = mlp::train::evaluate(model, data, loss, threads)?;
     let keys: &[&str] = match data.y {
         Targets::Classes { .. } => &["loss", "accuracy"],
@@ -31,7 +31,7 @@ fn headline(model: &Model, data: &Dataset, loss: Loss, threads: usize) -> Result
 }
 
 /// A line on stderr unless `--quiet`.
-fn say(plan: &TrainPlan, text: &str) {
+pub(crate) fn say(plan: &TrainPlan, text: &str) {
     if !plan.quiet {
         term::errln(text);
     }
@@ -47,25 +47,71 @@ pub fn run(args: TrainArgs) -> Result<()> {
             "training the demo: two spirals (builtin:spirals), 10:relu,2:softmax; `mlp train --help` for your own data",
         );
     }
-    let init_from = plan.settings.init_from.as_ref().map(|p| model_file::load(p)).transpose()?;
-    let data = load_data(&plan, init_from.as_ref())?;
+    let t = fit_and_save(&plan, None)?;
+    report(&plan, &t.saved, &t.data, &t.history, &t.written)
+}
+
+/// What [`prepare`] resolves once the data is read: the loss, the trainer's configuration
+/// (class weights included) and the checked architecture.
+pub(crate) struct Prepared {
+    /// The loss (given, or following from the target).
+    pub loss: Loss,
+    /// The trainer's configuration.
+    pub fit: FitConfig,
+    /// The architecture, checked against the loss and the classes.
+    pub config: ModelConfig,
+}
+
+/// The run's loss, configuration and architecture for `data`, its memory checked (and, with
+/// `tell`, reported).
+pub(crate) fn prepare(
+    plan: &TrainPlan,
+    data: &TrainData,
+    init_from: Option<&SavedModel>,
+    tell: bool,
+) -> Result<Prepared> {
     let loss = plan.loss.unwrap_or_else(|| setup::default_loss(data.classes.is_some()));
     let mut fit = plan.fit.clone();
     fit.loss = loss;
     if plan.class_weight_auto {
         fit.class_weights = Some(setup::balanced_class_weights(&data.train.y)?);
     }
-    let config = architecture(&plan, loss, &data, init_from.as_ref())?;
-    check_memory(&plan, &MemoryEstimate::new(&config, data.train.len(), &fit), true)?;
+    let config = architecture(plan, loss, data, init_from)?;
+    check_memory(plan, &MemoryEstimate::new(&config, data.train.len(), &fit), tell)?;
+    Ok(Prepared { loss, fit, config })
+}
+
+/// A finished `mlp train` run: the saved model, its data and history, and the files written.
+pub(crate) struct Trained {
+    /// What was saved to `--out`.
+    pub saved: SavedModel,
+    /// The data it was trained (and tested) on.
+    pub data: TrainData,
+    /// The training history.
+    pub history: History,
+    /// Every file written, the model first.
+    pub written: Vec<PathBuf>,
+}
+
+/// Everything `mlp train` does between its plan and its report: data, model, training, model
+/// file, history and plots. `tuning` (from `mlp tune`) is recorded in the model file's training
+/// settings under `tuning`.
+pub(crate) fn fit_and_save(plan: &TrainPlan, tuning: Option<serde_json::Value>) -> Result<Trained> {
+    let init_from = plan.settings.init_from.as_ref().map(|p| model_file::load(p)).transpose()?;
+    let data = load_data(plan, init_from.as_ref())?;
+    let Prepared { loss, fit, config } = prepare(plan, &data, init_from.as_ref(), true)?;
     let mut model = match &init_from {
         Some(m) => Model { config: config.clone(), params: m.model.params.clone() },
         None => config.init(fit.seed)?,
     };
-    let meta = model_meta(&plan, loss, &data, &fit)?;
-    describe(&plan, &model, &data, &fit);
+    let mut meta = model_meta(plan, loss, &data, &fit)?;
+    if let (Some(t), Some(serde_json::Value::Object(training))) = (tuning, meta.training.as_mut()) {
+        training.insert("tuning".into(), t);
+    }
+    describe(plan, &model, &data, &fit);
     let plane = plan.plots.as_ref().and_then(|_| Plane::new(&meta, &data.train));
     let mut snapshots = Snapshots { every: fit.epochs.div_ceil(MAX_FRAMES).max(1), frames: Vec::new() };
-    let history = train(&plan, &fit, &mut model, &data.train, &meta, plane.is_some().then_some(&mut snapshots))?;
+    let history = train(plan, &fit, &mut model, &data.train, &meta, plane.is_some().then_some(&mut snapshots))?;
     if let StopReason::Interrupted { epoch, batch } = history.stop {
         return Err(Interrupted(format!(
             "interrupted at epoch {epoch}, batch {batch} ({}); checkpoint saved to {1}; continue with `mlp train --resume {1}`; {2} was not written",
@@ -78,14 +124,14 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let saved = SavedModel { model, meta: ModelMeta { history: Some(HistorySummary::of(&history)), ..meta } };
     model_file::save(&plan.out, &saved)?;
     let mut written = vec![plan.out.clone()];
-    written.extend(side_outputs(&plan, &saved, &data, &history, plane.as_ref(), snapshots.frames)?);
-    report(&plan, &saved, &data, &history, &written)
+    written.extend(side_outputs(plan, &saved, &data, &history, plane.as_ref(), snapshots.frames)?);
+    Ok(Trained { saved, data, history, written })
 }
 
 /// Reads the training (and test) data. The memory a run needs is checked twice before it is
 /// allocated: here on the shape of the data, before its one-hot matrix exists, and in `run` on
 /// the final architecture, before the weights exist.
-fn load_data(plan: &TrainPlan, init_from: Option<&SavedModel>) -> Result<TrainData> {
+pub(crate) fn load_data(plan: &TrainPlan, init_from: Option<&SavedModel>) -> Result<TrainData> {
     let s = &plan.settings;
     let csv = CsvOptions {
         target: s.target.as_deref(),

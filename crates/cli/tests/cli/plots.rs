@@ -6,7 +6,7 @@ use std::fs::File;
 use std::path::Path;
 
 /// Decodes a PNG and checks it has size and more than a handful of colours.
-fn check_png(path: &Path) {
+pub fn check_png(path: &Path) {
     let decoder = png::Decoder::new(std::io::BufReader::new(File::open(path).unwrap()));
     let mut reader = decoder.read_info().unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let mut buf = vec![0; reader.output_buffer_size().expect("a bounded image")];
