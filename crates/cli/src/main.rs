@@ -40,6 +40,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Data(args) => cmd::data::run(args),
         Command::Plot(args) => cmd::plot::run(args),
         Command::Export(args) => cmd::export::run(args),
+        Command::Serve(args) => cmd::serve::run(args),
     }
 }
 
@@ -73,7 +74,7 @@ fn one_line(err: &anyhow::Error) -> String {
 /// several lines of usage.
 fn clap_one_line(err: &clap::Error) -> String {
     if err.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
-        return "mlp: error: no subcommand given (train, evaluate, predict, summary, gradcheck, data, plot or export); \
+        return "mlp: error: no subcommand given (train, evaluate, predict, summary, gradcheck, data, plot, export or serve); \
                 see mlp --help"
             .to_string();
     }
@@ -87,7 +88,7 @@ fn clap_one_line(err: &clap::Error) -> String {
     let what = if what.is_empty() { "invalid arguments" } else { what };
     // The subcommand whose help to point at: the first argument that names one.
     let sub = std::env::args().skip(1).find(|a| {
-        ["train", "evaluate", "predict", "summary", "gradcheck", "data", "plot", "export"].contains(&a.as_str())
+        ["train", "evaluate", "predict", "summary", "gradcheck", "data", "plot", "export", "serve"].contains(&a.as_str())
     });
     let help = match sub {
         Some(s) => format!("mlp {s} --help"),

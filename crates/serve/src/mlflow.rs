@@ -33,6 +33,7 @@ pub async fn invocations(
         _ => {
             let served: Vec<&str> = names.iter().map(|(n, _)| n.as_str()).collect();
             return respond(
+                &app,
                 "",
                 Err(ApiError::bad(format!(
                     "{} models are served ({}); name one: POST /models/NAME/invocations",
@@ -43,7 +44,7 @@ pub async fn invocations(
         }
     };
     let r = score(&app, &name, query.as_deref(), &headers, body).await;
-    respond(&name, r)
+    respond(&app, &name, r)
 }
 
 /// `POST /models/{name}/invocations`.
@@ -55,7 +56,7 @@ pub async fn named_invocations(
     body: Body,
 ) -> Response {
     let r = score(&app, &name, query.as_deref(), &headers, body).await;
-    respond(&name, r)
+    respond(&app, &name, r)
 }
 
 async fn score(
@@ -101,12 +102,12 @@ async fn score(
                     let mut rec = Map::new();
                     rec.insert("prediction".into(), label);
                     for (j, l) in labels.iter().enumerate() {
-                        rec.insert(format!("p_{l}"), json!(p.get(j).copied().unwrap_or(0.0)));
+                        rec.insert(format!("p_{l}"), number(p.get(j).copied().unwrap_or(0.0)));
                     }
                     Value::Object(rec)
                 }
-                None if row.len() == 1 => json!(row[0]),
-                None => json!(row),
+                None if row.len() == 1 => number(row[0]),
+                None => Value::Array(row.iter().map(|&v| number(v)).collect()),
             }
         })
         .collect();
@@ -289,4 +290,9 @@ fn lists(items: Vec<Value>, raw_columns: &[String], key: &str) -> Result<NamedRo
     let rows = named(raw_columns.to_vec(), rows)?;
     debug_assert_eq!(rows.columns().len(), raw_columns.len());
     Ok(rows)
+}
+
+/// An f32 as JSON with its own shortest digits (`0.1`, not the f64 widening `0.10000000149011612`).
+fn number(v: f32) -> Value {
+    v.to_string().parse::<f64>().ok().and_then(serde_json::Number::from_f64).map_or(Value::Null, Value::Number)
 }

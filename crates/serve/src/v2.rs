@@ -18,7 +18,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use mlp::Matrix;
 use serde::de::{DeserializeSeed, Deserializer, SeqAccess, Visitor};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::sync::Arc;
 
@@ -53,28 +53,28 @@ pub async fn ready(State(app): State<Arc<App>>) -> Response {
 
 /// `GET /v2/models/{name}`.
 pub async fn metadata(State(app): State<Arc<App>>, Path(name): Path<String>) -> Response {
-    respond(&name, model_metadata(&app, &name, None))
+    respond(&app, &name, model_metadata(&app, &name, None))
 }
 
 /// `GET /v2/models/{name}/versions/{version}`.
 pub async fn version_metadata(State(app): State<Arc<App>>, Path((name, v)): Path<(String, String)>) -> Response {
-    respond(&name, model_metadata(&app, &name, Some(&v)))
+    respond(&app, &name, model_metadata(&app, &name, Some(&v)))
 }
 
 /// `GET /v2/models/{name}/ready`.
 pub async fn model_ready(State(app): State<Arc<App>>, Path(name): Path<String>) -> Response {
-    respond(&name, ready_answer(&app, &name, None))
+    respond(&app, &name, ready_answer(&app, &name, None))
 }
 
 /// `GET /v2/models/{name}/versions/{version}/ready`.
 pub async fn version_ready(State(app): State<Arc<App>>, Path((name, v)): Path<(String, String)>) -> Response {
-    respond(&name, ready_answer(&app, &name, Some(&v)))
+    respond(&app, &name, ready_answer(&app, &name, Some(&v)))
 }
 
 /// `POST /v2/models/{name}/infer`.
 pub async fn infer(State(app): State<Arc<App>>, Path(name): Path<String>, headers: HeaderMap, body: Body) -> Response {
     let r = infer_request(&app, &name, None, &headers, body).await;
-    respond(&name, r)
+    respond(&app, &name, r)
 }
 
 /// `POST /v2/models/{name}/versions/{version}/infer`.
@@ -85,15 +85,17 @@ pub async fn version_infer(
     body: Body,
 ) -> Response {
     let r = infer_request(&app, &name, Some(&v), &headers, body).await;
-    respond(&name, r)
+    respond(&app, &name, r)
 }
 
 /// The answer, counting a failure against the model named (when it is served).
-pub fn respond(name: &str, r: Result<Response, ApiError>) -> Response {
+/// A name the client made up is not used as a label (that would let clients grow the metrics).
+pub fn respond(app: &App, name: &str, r: Result<Response, ApiError>) -> Response {
     match r {
         Ok(resp) => resp,
         Err(e) => {
-            ModelStats::failure(name, e.status.as_u16());
+            let label = if app.registry.get(name, None).is_some() { name } else { "" };
+            ModelStats::failure(label, e.status.as_u16());
             e.into_response()
         }
     }
@@ -390,25 +392,50 @@ fn wanted_output(req: &InferRequest, model: &Model) -> Result<Wanted, ApiError> 
     Ok(wanted)
 }
 
+#[derive(Serialize)]
+#[serde(untagged)]
+enum OutData<'a> {
+    Numbers(&'a [f32]),
+    Strings(&'a [String]),
+}
+
+#[derive(Serialize)]
+struct OutTensor<'a> {
+    name: &'static str,
+    datatype: &'static str,
+    shape: [usize; 2],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data: Option<OutData<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    parameters: Option<Value>,
+}
+
+#[derive(Serialize)]
+struct InferResponse<'a> {
+    model_name: &'a str,
+    model_version: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<String>,
+    outputs: [OutTensor<'a>; 1],
+}
+
 /// The response: JSON, or the JSON header followed by the output's bytes.
 fn answer(model: &Model, id: Option<String>, out: &Matrix, wanted: &Wanted) -> Response {
     let mut raw: Vec<u8> = Vec::new();
-    let (datatype, shape, data): (&str, [usize; 2], Value) = match wanted.classes {
+    let mut strings = Vec::new();
+    let (datatype, cols) = match wanted.classes {
         None => {
-            let data = if wanted.binary {
+            if wanted.binary {
                 raw.reserve(out.data.len() * 4);
                 for v in &out.data {
                     raw.extend_from_slice(&v.to_le_bytes());
                 }
-                Value::Null
-            } else {
-                serde_json::to_value(&out.data).unwrap_or(Value::Null)
-            };
-            ("FP32", [out.rows, out.cols], data)
+            }
+            ("FP32", out.cols)
         }
         Some(k) => {
             let labels = model.meta.classes.as_deref();
-            let mut strings = Vec::with_capacity(out.rows * k);
+            strings.reserve(out.rows * k);
             for r in 0..out.rows {
                 let p = probabilities(out.row(r));
                 let mut order: Vec<usize> = (0..p.len()).collect();
@@ -421,33 +448,28 @@ fn answer(model: &Model, id: Option<String>, out: &Matrix, wanted: &Wanted) -> R
                     });
                 }
             }
-            let data = if wanted.binary {
+            if wanted.binary {
                 for s in &strings {
                     raw.extend_from_slice(&(s.len() as u32).to_le_bytes());
                     raw.extend_from_slice(s.as_bytes());
                 }
-                Value::Null
-            } else {
-                json!(strings)
-            };
-            ("BYTES", [out.rows, k], data)
+            }
+            ("BYTES", k)
         }
     };
-    let mut output = json!({"name": OUTPUT, "datatype": datatype, "shape": shape});
-    if wanted.binary {
-        output["parameters"] = json!({"binary_data_size": raw.len()});
-    } else {
-        output["data"] = data;
-    }
-    let mut head = json!({
-        "model_name": model.name,
-        "model_version": model.version.to_string(),
-        "outputs": [output],
-    });
-    if let Some(id) = id {
-        head["id"] = Value::String(id);
-    }
-    let head = head.to_string();
+    let data = match (wanted.binary, wanted.classes) {
+        (true, _) => None,
+        (false, None) => Some(OutData::Numbers(&out.data)),
+        (false, Some(_)) => Some(OutData::Strings(&strings)),
+    };
+    let parameters = wanted.binary.then(|| json!({"binary_data_size": raw.len()}));
+    let head = InferResponse {
+        model_name: &model.name,
+        model_version: model.version.to_string(),
+        id,
+        outputs: [OutTensor { name: OUTPUT, datatype, shape: [out.rows, cols], data, parameters }],
+    };
+    let head = serde_json::to_string(&head).unwrap_or_default();
     if !wanted.binary {
         return json_response(StatusCode::OK, head);
     }

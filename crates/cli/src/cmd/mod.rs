@@ -6,5 +6,6 @@ pub mod export;
 pub mod gradcheck;
 pub mod plot;
 pub mod predict;
+pub mod serve;
 pub mod summary;
 pub mod train;
