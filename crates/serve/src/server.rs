@@ -163,6 +163,13 @@ pub async fn serve(
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new()).header_read_timeout(config.read_timeout).keep_alive(true);
     let graceful = GracefulShutdown::new();
+    tokio::spawn(async {
+        let mut every = tokio::time::interval(Duration::from_millis(500));
+        loop {
+            every.tick().await;
+            stats::upkeep();
+        }
+    });
     on_ready(addr, &names);
     let mut tick = tokio::time::interval(Duration::from_millis(20));
     loop {

@@ -22,6 +22,14 @@ pub fn install() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Folds the histogram samples recorded since the last call into their buckets. The recorder
+/// keeps every raw sample until then, so this must run periodically or memory grows per request.
+pub fn upkeep() {
+    if let Some(h) = HANDLE.get() {
+        h.run_upkeep();
+    }
+}
+
 /// The metrics in Prometheus' text format.
 pub fn render() -> String {
     HANDLE.get().map(PrometheusHandle::render).unwrap_or_default()

@@ -159,7 +159,9 @@ struct OutputRequest {
     parameters: Option<serde_json::Map<String, Value>>,
 }
 
-/// A tensor's `data`, flat or nested to any depth, as numbers (booleans count 0 and 1).
+/// A tensor's `data`, flat or nested to any depth, as numbers (booleans count 0 and 1; a string
+/// counts as NaN and is refused once the datatype has been checked, so a BYTES tensor hears that
+/// its datatype is the problem).
 struct Flat(Vec<f64>);
 
 impl<'de> Deserialize<'de> for Flat {
@@ -196,6 +198,11 @@ impl<'de> Visitor<'de> for FlatVisitor<'_> {
 
     fn visit_bool<E>(self, v: bool) -> Result<(), E> {
         self.0.push(f64::from(u8::from(v)));
+        Ok(())
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        self.0.push(f64::NAN);
         Ok(())
     }
 
@@ -346,6 +353,9 @@ async fn infer_request(
                     input.shape
                 )));
             }
+            if data.iter().any(|v| v.is_nan()) {
+                return Err(ApiError::bad(format!("input `{INPUT}` holds text; datatype {} takes numbers", input.datatype)));
+            }
             data.iter().map(|&v| v as f32).collect()
         }
         (Some(_), Some(_)) => {
@@ -357,6 +367,14 @@ async fn infer_request(
         return Err(ApiError::bad(format!(
             "{} bytes after the JSON header belong to no input (check binary_data_size)",
             binary.len()
+        )));
+    }
+    if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+        return Err(ApiError::bad(format!(
+            "input `{INPUT}` row {}, column {}: {} is not a finite number in FP32's range",
+            i / width + 1,
+            i % width + 1,
+            values[i]
         )));
     }
     let wanted = wanted_output(&req, &model)?;
