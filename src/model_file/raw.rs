@@ -12,9 +12,7 @@ impl InputSpec {
     /// file's input columns (before one-hot expansion), the feature names, or `pixel_1…` for images.
     pub fn raw_columns(&self) -> Vec<String> {
         match self {
-            InputSpec::Table { preprocessor } => {
-                preprocessor.input_columns().into_iter().map(str::to_string).collect()
-            }
+            InputSpec::Table { preprocessor } => preprocessor.input_columns().into_iter().map(str::to_string).collect(),
             InputSpec::Standardized { features, .. } => features.clone(),
             InputSpec::Pixels { .. } => (1..=self.n_features()).map(|i| format!("pixel_{i}")).collect(),
         }
@@ -24,11 +22,9 @@ impl InputSpec {
     /// express it), if any.
     pub fn categorical_column(&self) -> Option<&str> {
         match self {
-            InputSpec::Table { preprocessor } => preprocessor
-                .columns()
-                .iter()
-                .find(|c| matches!(c, Column::Categorical { .. }))
-                .map(Column::name),
+            InputSpec::Table { preprocessor } => {
+                preprocessor.columns().iter().find(|c| matches!(c, Column::Categorical { .. })).map(Column::name)
+            }
             _ => None,
         }
     }
@@ -103,9 +99,8 @@ mod tests {
             std: vec![0.5, 3.0],
         };
         let pix = InputSpec::Pixels { rows: 1, cols: 2, target: "label".into() };
-        let rows: Vec<Vec<String>> = (0..6)
-            .map(|i| vec![format!("{}", i as f32 * 0.7), format!("{}", 10 - i), format!("{}", i % 2)])
-            .collect();
+        let rows: Vec<Vec<String>> =
+            (0..6).map(|i| vec![format!("{}", i as f32 * 0.7), format!("{}", 10 - i), format!("{}", i % 2)]).collect();
         let table = Table::from_rows("t.csv", vec!["a".into(), "b".into(), "y".into()], rows);
         let (pre, _) = Preprocessor::fit(&table, &PreprocessConfig::default(), TargetKind::Classes).unwrap();
         let tab = InputSpec::Table { preprocessor: pre };

@@ -88,7 +88,8 @@ fn clap_one_line(err: &clap::Error) -> String {
     let what = if what.is_empty() { "invalid arguments" } else { what };
     // The subcommand whose help to point at: the first argument that names one.
     let sub = std::env::args().skip(1).find(|a| {
-        ["train", "evaluate", "predict", "summary", "gradcheck", "data", "plot", "export", "serve"].contains(&a.as_str())
+        ["train", "evaluate", "predict", "summary", "gradcheck", "data", "plot", "export", "serve"]
+            .contains(&a.as_str())
     });
     let help = match sub {
         Some(s) => format!("mlp {s} --help"),

@@ -201,7 +201,8 @@ impl Reply {
     /// Asserts the status and a JSON `{"error": ...}` holding every needle.
     fn fails(&self, status: u16, needles: &[&str]) {
         assert_eq!(self.status, status, "{}", self.text());
-        let msg = self.value()["error"].as_str().unwrap_or_else(|| panic!("no error message: {}", self.text())).to_string();
+        let msg =
+            self.value()["error"].as_str().unwrap_or_else(|| panic!("no error message: {}", self.text())).to_string();
         for n in needles {
             assert!(msg.contains(n), "`{n}` not in {msg:?}");
         }
@@ -212,7 +213,8 @@ impl Reply {
 fn http(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Reply {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+    let mut req =
+        format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
     }
@@ -258,10 +260,10 @@ impl Conn {
             }
             if status == 0 {
                 status = l.split_whitespace().nth(1).unwrap().parse().unwrap();
-            } else if let Some((k, v)) = l.split_once(':') {
-                if k.eq_ignore_ascii_case("content-length") {
-                    length = v.trim().parse().unwrap();
-                }
+            } else if let Some((k, v)) = l.split_once(':')
+                && k.eq_ignore_ascii_case("content-length")
+            {
+                length = v.trim().parse().unwrap();
             }
         }
         let mut body = vec![0; length];
@@ -418,7 +420,10 @@ fn v2_json_and_binary_tensors_match_mlp_predict() {
         check(&got, dt);
     }
     // Classification: top-2 "score:index:label", best first.
-    let r = s.json("/v2/models/num/versions/1/infer", &v2_json(&rows, "FP32", r#","outputs":[{"name":"output","parameters":{"classification":2}}]"#));
+    let r = s.json(
+        "/v2/models/num/versions/1/infer",
+        &v2_json(&rows, "FP32", r#","outputs":[{"name":"output","parameters":{"classification":2}}]"#),
+    );
     let v = r.value();
     assert_eq!(v["outputs"][0]["datatype"], "BYTES", "{v}");
     let strings = v["outputs"][0]["data"].as_array().unwrap();
@@ -462,13 +467,7 @@ fn tritonclient(s: &Server, d: &Dir, rows: &[Vec<f64>], want: &[(String, Vec<f64
     std::fs::write(d.join("want.json"), want_json).unwrap();
     std::fs::write(d.join("labels.json"), labels_json).unwrap();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../serve/tests/clients/triton.py");
-    let out = Command::new(python)
-        .arg(script)
-        .arg(s.addr.to_string())
-        .arg("num")
-        .arg(&d.0)
-        .output()
-        .unwrap();
+    let out = Command::new(python).arg(script).arg(s.addr.to_string()).arg("num").arg(&d.0).output().unwrap();
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "tritonclient check failed:\n{text}");
     assert!(text.contains("tritonclient: ok"), "{text}");
@@ -502,7 +501,8 @@ fn bad_requests_get_their_status_and_say_what_to_change() {
     s.json(infer, &t("input", "[1,3]", "FP32", r#"[1,{},3]"#)).fails(400, &["not a valid inference request"]);
     s.json(infer, &t("input", "[1,3]", "FP32", "[1,NaN,3]")).fails(400, &["not a valid inference request"]);
     s.json(infer, &t("input", "[1,3]", "FP64", "[1,1e300,3]")).fails(400, &["not a finite number"]);
-    let out = r#"{"inputs":[{"name":"input","shape":[1,3],"datatype":"FP32","data":[1,2,3]}],"outputs":[{"name":"probs"}]}"#;
+    let out =
+        r#"{"inputs":[{"name":"input","shape":[1,3],"datatype":"FP32","data":[1,2,3]}],"outputs":[{"name":"probs"}]}"#;
     s.json(infer, out).fails(400, &["unknown output `probs`"]);
     let out = r#"{"inputs":[{"name":"input","shape":[1,3],"datatype":"FP32","data":[1,2,3]}],"outputs":[{"name":"output","parameters":{"classification":9}}]}"#;
     s.json(infer, out).fails(400, &["classification 9", "1 to 2"]);
@@ -513,10 +513,12 @@ fn bad_requests_get_their_status_and_say_what_to_change() {
         body.extend_from_slice(&v.to_le_bytes());
     }
     let hl = head.len().to_string();
-    http(s.addr, "POST", infer, &[("Inference-Header-Content-Length", &hl)], &body).fails(400, &["NaN", "not a finite number"]);
+    http(s.addr, "POST", infer, &[("Inference-Header-Content-Length", &hl)], &body)
+        .fails(400, &["NaN", "not a finite number"]);
     http(s.addr, "POST", infer, &[("Inference-Header-Content-Length", &hl)], &body[..body.len() - 4])
         .fails(400, &["binary_data_size 12"]);
-    http(s.addr, "POST", infer, &[("Inference-Header-Content-Length", "99999")], &body).fails(400, &["Inference-Header-Content-Length"]);
+    http(s.addr, "POST", infer, &[("Inference-Header-Content-Length", "99999")], &body)
+        .fails(400, &["Inference-Header-Content-Length"]);
     // A model with a text column cannot take a numeric tensor.
     s.json("/v2/models/mixed/infer", &t("input", "[1,3]", "FP32", "[1,2,3]")).fails(400, &["`color`", "named columns"]);
 
@@ -525,14 +527,17 @@ fn bad_requests_get_their_status_and_say_what_to_change() {
     let inv = "/models/mixed/invocations";
     s.json(inv, r#"{"dataframe_records":[{"color":"red","size":1}]}"#).fails(400, &["no column `weight`"]);
     s.json(inv, r#"{"dataframe_records":[{"color":"red","size":1,"weight":2,"extra":3}]}"#).fails(400, &["`extra`"]);
-    s.json(inv, r#"{"dataframe_split":{"columns":["color","size"],"data":[["red"]]}}"#).fails(400, &["1 cells", "2 columns"]);
+    s.json(inv, r#"{"dataframe_split":{"columns":["color","size"],"data":[["red"]]}}"#)
+        .fails(400, &["1 cells", "2 columns"]);
     s.json(inv, r#"{"dataframe_records":[{"color":"red","size":"big","weight":2}]}"#).fails(400, &["size", "big"]);
-    s.json(inv, r#"{"dataframe_records":[{"color":"red","size":[1],"weight":2}]}"#).fails(400, &["not a number, a string or null"]);
+    s.json(inv, r#"{"dataframe_records":[{"color":"red","size":[1],"weight":2}]}"#)
+        .fails(400, &["not a number, a string or null"]);
     s.json(inv, r#"{"dataframe_records":[{"color":"red","size":1e300,"weight":2}]}"#).fails(400, &["size"]);
     s.json(inv, r#"{"instances":[[1,2]]}"#).fails(400, &["2 values", "3 columns (color, size, weight)"]);
     s.json(inv, r#"{"instances":[],"inputs":[]}"#).fails(400, &["exactly one of", "`inputs`, `instances`"]);
     s.json(inv, r#"[1,2]"#).fails(400, &["exactly one of"]);
-    s.json(inv, r#"{"instances":[{"color":"red","size":1,"weight":2}],"params":{"proba":"yes"}}"#).fails(400, &["params.proba"]);
+    s.json(inv, r#"{"instances":[{"color":"red","size":1,"weight":2}],"params":{"proba":"yes"}}"#)
+        .fails(400, &["params.proba"]);
     s.post(inv, "text/plain", b"x").fails(415, &["text/plain", "application/json or text/csv"]);
     s.post(inv, "text/csv", b"color,size\nred,1\n").fails(400, &["weight"]);
     s.post("/models/num/invocations", "text/csv", b"x1,x2,x3\n1,2\n").fails(400, &["request"]);
@@ -662,7 +667,10 @@ fn a_slow_client_is_cut_off_and_does_not_hold_the_server() {
     stuck.write_all(b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\n").unwrap();
     // A body that never completes: 408.
     let mut slow = TcpStream::connect(s.addr).unwrap();
-    slow.write_all(b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\nContent-Length: 100\r\n\r\nx1,").unwrap();
+    slow.write_all(
+        b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\nContent-Length: 100\r\n\r\nx1,",
+    )
+    .unwrap();
     let t = Instant::now();
     assert_eq!(s.get("/v2/health/ready").status, 200, "served while the slow clients wait");
     stuck.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
@@ -684,10 +692,8 @@ fn a_short_soak_has_no_errors_and_flat_memory() {
     let s = Server::start(&d.0, &[d.0.to_str().unwrap()]);
     let rows = mixed_csv(8);
     let (_, cells) = csv_cells(&rows);
-    let records: Vec<serde_json::Value> = cells
-        .iter()
-        .map(|r| serde_json::json!({"color": r[0], "size": r[1], "weight": r[2]}))
-        .collect();
+    let records: Vec<serde_json::Value> =
+        cells.iter().map(|r| serde_json::json!({"color": r[0], "size": r[1], "weight": r[2]})).collect();
     let json_body = Arc::new(serde_json::json!({"dataframe_records": records}).to_string());
     let v2_body = Arc::new(v2_json(&[vec![1.0, 2.0, 3.0], vec![0.5, -1.0, 2.0]], "FP32", ""));
     let deadline = Instant::now() + Duration::from_secs(20);

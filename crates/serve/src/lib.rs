@@ -60,7 +60,11 @@ pub struct Config {
 /// Serves until `stop` is raised (by the caller's signal handler), then reports not-ready, finishes
 /// the requests in flight and returns. `on_ready` gets the bound address once every model is loaded
 /// and the socket listens.
-pub fn run(config: Config, stop: &'static AtomicBool, on_ready: impl FnOnce(SocketAddr, &[String])) -> anyhow::Result<()> {
+pub fn run(
+    config: Config,
+    stop: &'static AtomicBool,
+    on_ready: impl FnOnce(SocketAddr, &[String]),
+) -> anyhow::Result<()> {
     let mut rt = tokio::runtime::Builder::new_multi_thread();
     if config.threads > 0 {
         rt.worker_threads(config.threads);

@@ -88,7 +88,11 @@ async fn score(
         return Err(ApiError::bad("proba: the model is a regression; it predicts values, not classes"));
     }
     let rows = x.rows;
-    let out = if rows == 0 { mlp::Matrix::zeros(0, model.outputs) } else { infer::predict(&model, x, app.config.request_timeout).await? };
+    let out = if rows == 0 {
+        mlp::Matrix::zeros(0, model.outputs)
+    } else {
+        infer::predict(&model, x, app.config.request_timeout).await?
+    };
     let predictions: Vec<Value> = (0..out.rows)
         .map(|r| {
             let row = out.row(r);
@@ -166,10 +170,9 @@ fn cell(v: Value, row: usize, column: &str) -> Result<Cell, ApiError> {
         Value::Null => Ok(Cell::Missing),
         Value::String(s) => Ok(Cell::Text(s)),
         Value::Number(n) => Ok(Cell::Number(n.as_f64().unwrap_or(f64::NAN))),
-        other => Err(ApiError::bad(format!(
-            "row {}, column `{column}`: {other} is not a number, a string or null",
-            row + 1
-        ))),
+        other => {
+            Err(ApiError::bad(format!("row {}, column `{column}`: {other} is not a number, a string or null", row + 1)))
+        }
     }
 }
 

@@ -98,7 +98,8 @@ pub fn discover(roots: &[PathBuf]) -> Vec<Found> {
                 for v in versions.flatten() {
                     let Some(version) = v.file_name().to_str().and_then(|s| s.parse::<u64>().ok()) else { continue };
                     let Ok(files) = std::fs::read_dir(v.path()) else { continue };
-                    let mut files: Vec<PathBuf> = files.flatten().map(|f| f.path()).filter(|f| is_model_file(f)).collect();
+                    let mut files: Vec<PathBuf> =
+                        files.flatten().map(|f| f.path()).filter(|f| is_model_file(f)).collect();
                     files.sort();
                     if let Some(path) = files.into_iter().next() {
                         found.push(Found { name: name.clone(), version, path });

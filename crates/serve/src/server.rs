@@ -77,11 +77,8 @@ async fn auth(State(app): State<Arc<App>>, req: Request, next: Next) -> Response
     if let Some(token) = &app.config.token {
         let path = req.uri().path();
         let open = path.starts_with("/v2/health/") || req.method() == Method::OPTIONS;
-        let given = req
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "))
-            .unwrap_or(b"");
+        let given =
+            req.headers().get(header::AUTHORIZATION).and_then(|v| v.as_bytes().strip_prefix(b"Bearer ")).unwrap_or(b"");
         // Constant time in the token's contents (its length is not a secret worth hiding).
         if !open && !bool::from(given.ct_eq(token.as_bytes())) {
             stats::ModelStats::failure("", 401);
@@ -115,7 +112,8 @@ fn router(app: Arc<App>) -> anyhow::Result<Router> {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(app.clone(), auth));
     if let Some(origin) = &app.config.cors {
-        let origin = HeaderValue::from_str(origin).map_err(|_| anyhow::anyhow!("--cors {origin:?} is not an origin"))?;
+        let origin =
+            HeaderValue::from_str(origin).map_err(|_| anyhow::anyhow!("--cors {origin:?} is not an origin"))?;
         r = r.layer(
             CorsLayer::new()
                 .allow_origin(AllowOrigin::exact(origin))

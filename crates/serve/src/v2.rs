@@ -6,12 +6,12 @@
 //! A model has one input, `input`, `[-1, n]` numbers: the raw values of its input columns in
 //! training order, put through its fitted scaling; and one output, `output`, `[-1, m]` FP32.
 
+use crate::body;
 use crate::error::{ApiError, json_response};
 use crate::infer::{self, argmax, probabilities};
 use crate::models::{INPUT, Model, OUTPUT};
 use crate::server::{App, lookup};
 use crate::stats::ModelStats;
-use crate::body;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -280,17 +280,16 @@ async fn infer_request(
     let bytes = body::read(headers, body, app.config.max_body, app.config.read_timeout).await?;
     let header_len = match headers.get(HEADER_LENGTH) {
         None => bytes.len(),
-        Some(v) => v
-            .to_str()
-            .ok()
-            .and_then(|s| s.trim().parse::<usize>().ok())
-            .filter(|&n| n <= bytes.len())
-            .ok_or_else(|| {
-                ApiError::bad(format!(
-                    "Inference-Header-Content-Length is {v:?}, not a length within the {} bytes of the body",
-                    bytes.len()
-                ))
-            })?,
+        Some(v) => {
+            v.to_str().ok().and_then(|s| s.trim().parse::<usize>().ok()).filter(|&n| n <= bytes.len()).ok_or_else(
+                || {
+                    ApiError::bad(format!(
+                        "Inference-Header-Content-Length is {v:?}, not a length within the {} bytes of the body",
+                        bytes.len()
+                    ))
+                },
+            )?
+        }
     };
     let (json_part, mut binary) = bytes.split_at(header_len);
     let req: InferRequest = serde_json::from_slice(json_part)
@@ -354,7 +353,10 @@ async fn infer_request(
                 )));
             }
             if data.iter().any(|v| v.is_nan()) {
-                return Err(ApiError::bad(format!("input `{INPUT}` holds text; datatype {} takes numbers", input.datatype)));
+                return Err(ApiError::bad(format!(
+                    "input `{INPUT}` holds text; datatype {} takes numbers",
+                    input.datatype
+                )));
             }
             data.iter().map(|&v| v as f32).collect()
         }
@@ -401,9 +403,7 @@ fn wanted_output(req: &InferRequest, model: &Model) -> Result<Wanted, ApiError> 
         match k.as_u64() {
             Some(k) if k >= 1 && k as usize <= n => wanted.classes = Some(k as usize),
             _ => {
-                return Err(ApiError::bad(format!(
-                    "classification {k} is not a number of classes from 1 to {n}"
-                )));
+                return Err(ApiError::bad(format!("classification {k} is not a number of classes from 1 to {n}")));
             }
         }
     }

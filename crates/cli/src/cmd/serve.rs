@@ -56,10 +56,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
             if args.max_batch == 0 {
                 bail!("--max-batch 0: give at least 1");
             }
-            Some(BatchConfig {
-                max_batch: args.max_batch,
-                max_delay: Duration::from_micros(args.max_queue_delay_us),
-            })
+            Some(BatchConfig { max_batch: args.max_batch, max_delay: Duration::from_micros(args.max_queue_delay_us) })
         }
         _ => None,
     };
