@@ -446,8 +446,9 @@ POST /v2/models/NAME[/versions/V]/infer (JSON or binary tensors), /invocations (
 Examples:
   mlp serve models/                              # every model in models/, on 127.0.0.1:8080
   mlp serve titanic.safetensors --port 9000
+  curl -s localhost:8080/invocations -H 'Content-Type: text/csv' --data-binary @new.csv
   curl -s localhost:8080/invocations -H 'Content-Type: application/json' \\
-       -d '{\"dataframe_records\": [{\"Sex\": \"female\", \"Age\": 30, \"Pclass\": 1}]}'
+       -d '{\"dataframe_split\": {\"columns\": [\"x1\", \"x2\"], \"data\": [[0.3, -0.7]]}}'
   mlp serve models/ --host 0.0.0.0 --token-file token.txt";
 
 /// `mlp serve`.
@@ -492,7 +493,7 @@ pub struct ServeArgs {
     /// Microseconds a batch's first request may wait for more (0: take what is queued).
     #[arg(long, value_name = "US", default_value_t = 0)]
     pub max_queue_delay_us: u64,
-    /// HTTP worker threads [default: one per core].
+    /// HTTP worker threads (0: one per core).
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub threads: usize,
     /// Do not reload models when their files change.
