@@ -32,6 +32,7 @@ mod container;
 mod input;
 mod meta;
 mod params;
+mod raw;
 mod validate;
 
 pub use crate::fsio::{AtomicFile, write_atomic};

@@ -61,6 +61,9 @@ pub enum Command {
     /// Search training settings (grid, random, successive halving) by cross-validation; save the best model.
     #[command(after_help = TUNE_EXAMPLES, allow_negative_numbers = true)]
     Tune(Box<TuneArgs>),
+    /// Serve models over HTTP: KServe V2 / Triton clients and MLflow's /invocations.
+    #[command(after_help = SERVE_EXAMPLES)]
+    Serve(ServeArgs),
 }
 
 const TRAIN_EXAMPLES: &str = "\
@@ -541,4 +544,70 @@ pub fn parse_config(text: &str, name: &str) -> Result<TrainSettings, mlp::Error>
         });
         mlp::Error::format(format!("{name}{}", at.unwrap_or_default()), msg)
     })
+}
+
+const SERVE_EXAMPLES: &str = "\
+Models: a file NAME.safetensors serves as model NAME (version 1); a directory serves every
+NAME.safetensors in it, and NAME/VERSION/*.safetensors as versions. Changed or new files are
+reloaded; a file that fails to load leaves the version already loaded serving.
+
+Endpoints: GET /v2/health/live, /v2/health/ready, /v2/models/NAME[/versions/V][/ready], /metrics;
+POST /v2/models/NAME[/versions/V]/infer (JSON or binary tensors), /invocations (MLflow).
+
+Examples:
+  mlp serve models/                              # every model in models/, on 127.0.0.1:8080
+  mlp serve titanic.safetensors --port 9000
+  curl -s localhost:8080/invocations -H 'Content-Type: text/csv' --data-binary @new.csv
+  curl -s localhost:8080/invocations -H 'Content-Type: application/json' \\
+       -d '{\"dataframe_split\": {\"columns\": [\"x1\", \"x2\"], \"data\": [[0.3, -0.7]]}}'
+  mlp serve models/ --host 0.0.0.0 --token-file token.txt";
+
+/// `mlp serve`.
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Model files, or directories of them.
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// The address to listen on; one beyond loopback needs --token-file or --no-auth.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1")]
+    pub host: String,
+    /// The port (0: any free port; the address is printed when ready).
+    #[arg(long, value_name = "N", default_value_t = 8080)]
+    pub port: u16,
+    /// A file holding the bearer token every request but the health checks must carry.
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+    /// Listen beyond loopback with no token.
+    #[arg(long, conflicts_with = "token_file")]
+    pub no_auth: bool,
+    /// Let browser pages from this origin call the server (CORS) [default: none].
+    #[arg(long, value_name = "ORIGIN")]
+    pub cors: Option<String>,
+    /// The largest request body accepted.
+    #[arg(long, value_name = "MIB", default_value_t = 32)]
+    pub max_body_mib: usize,
+    /// Seconds a prediction may take once its request is read.
+    #[arg(long, value_name = "SECS", default_value_t = 30.0)]
+    pub timeout: f64,
+    /// Seconds a client may take to send its headers, and then its body.
+    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
+    pub read_timeout: f64,
+    /// Seconds a shutdown waits for the requests in flight.
+    #[arg(long, value_name = "SECS", default_value_t = 30.0)]
+    pub drain_timeout: f64,
+    /// Dynamic batching: concurrent requests for one model share a forward pass.
+    #[arg(long, value_name = "on|off", default_value = "off", value_parser = ["on", "off"])]
+    pub batching: String,
+    /// The most rows in one batch.
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    pub max_batch: usize,
+    /// Microseconds a batch's first request may wait for more (0: take what is queued).
+    #[arg(long, value_name = "US", default_value_t = 0)]
+    pub max_queue_delay_us: u64,
+    /// HTTP worker threads (0: one per core).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub threads: usize,
+    /// Do not reload models when their files change.
+    #[arg(long)]
+    pub no_watch: bool,
 }

@@ -42,6 +42,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Export(args) => cmd::export::run(args),
         Command::Cv(args) => cmd::cv::run(*args),
         Command::Tune(args) => cmd::tune::run(*args),
+        Command::Serve(args) => cmd::serve::run(args),
     }
 }
 
@@ -75,7 +76,7 @@ fn one_line(err: &anyhow::Error) -> String {
 /// several lines of usage.
 fn clap_one_line(err: &clap::Error) -> String {
     if err.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
-        return "mlp: error: no subcommand given (train, evaluate, predict, summary, gradcheck, data, plot, export, cv or tune); \
+        return "mlp: error: no subcommand given (train, evaluate, predict, summary, gradcheck, data, plot, export, cv, tune or serve); \
                 see mlp --help"
             .to_string();
     }
@@ -89,7 +90,7 @@ fn clap_one_line(err: &clap::Error) -> String {
     let what = if what.is_empty() { "invalid arguments" } else { what };
     // The subcommand whose help to point at: the first argument that names one.
     let sub = std::env::args().skip(1).find(|a| {
-        ["train", "evaluate", "predict", "summary", "gradcheck", "data", "plot", "export", "cv", "tune"]
+        ["train", "evaluate", "predict", "summary", "gradcheck", "data", "plot", "export", "cv", "tune", "serve"]
             .contains(&a.as_str())
     });
     let help = match sub {
