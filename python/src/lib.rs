@@ -259,6 +259,25 @@ impl Engine {
         self.output_array(py, out)
     }
 
+    /// Scores on labelled data (features already encoded): the loss the model was trained with
+    /// and the metrics of its task (accuracy, or mae/mse/r2), as the CLI's `evaluate` computes them.
+    #[pyo3(signature = (x, labels=None, values=None, threads=0))]
+    fn evaluate(
+        &self,
+        py: Python<'_>,
+        x: PyReadonlyArray2<'_, f32>,
+        labels: Option<PyReadonlyArray1<'_, i64>>,
+        values: Option<PyReadonlyArray2<'_, f32>>,
+        threads: usize,
+    ) -> PyResult<std::collections::BTreeMap<String, f64>> {
+        let n_classes = self.saved.meta.classes.as_ref().map(Vec::len).or(Some(self.saved.model.config.output_dim()));
+        let y = targets(labels.as_ref(), values.as_ref(), n_classes, x.shape()[0])?;
+        let data = Dataset::new(matrix(&x, "X")?, y);
+        let (model, loss) = (&self.saved.model, self.saved.meta.loss);
+        let ev = py.detach(|| mlp::train::evaluate(model, &data, loss, threads)).map_err(py_err)?;
+        Ok(ev.metrics)
+    }
+
     /// The weights and biases of each dense layer: `(fan_in, units)` and `(units,)` arrays.
     fn params<'py>(&self, py: Python<'py>) -> PyResult<Vec<(Bound<'py, PyArray2<f32>>, Bound<'py, PyArray1<f32>>)>> {
         let mut out = Vec::new();
@@ -556,6 +575,12 @@ fn encode_table<'py>(
     Ok((x, l, v, spec, labels))
 }
 
+/// The Keras-style summary table of a layer spec on `input_dim` inputs, before any training.
+#[pyfunction]
+fn summary_of(input_dim: usize, layers: &str) -> PyResult<String> {
+    Ok(ModelConfig::parse(input_dim, layers).map_err(py_err)?.summary())
+}
+
 /// The optimizer names the engine knows (`solver=` / `optimizer=`), comma-separated.
 #[pyfunction]
 fn optimizer_names() -> &'static str {
@@ -569,6 +594,7 @@ fn _engine(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(fit, m)?)?;
     m.add_function(wrap_pyfunction!(encode_table, m)?)?;
     m.add_function(wrap_pyfunction!(optimizer_names, m)?)?;
+    m.add_function(wrap_pyfunction!(summary_of, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }
