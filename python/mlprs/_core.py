@@ -44,7 +44,9 @@ def is_dataframe(x):
 def needs_table(df):
     """Whether a DataFrame needs the engine's table preprocessing (it has text, category or boolean
     columns); an all-numeric one goes in as numbers."""
-    return any(not (np.issubdtype(dt, np.number)) for dt in df.dtypes)
+    from pandas.api.types import is_bool_dtype, is_numeric_dtype
+
+    return any(is_bool_dtype(dt) or not is_numeric_dtype(dt) for dt in df.dtypes)
 
 
 def _cell(v):

@@ -125,8 +125,8 @@ class _BaseMLP(BaseEstimator):
     def _table_intake(self, X, y, reset):
         if y is None:
             raise ValueError("requires y to be passed, but the target y is None")
+        target = str(getattr(y, "name", None) or "target")
         y = np.asarray(y)
-        target = getattr(y, "name", None) or "target"
         columns = [str(c) for c in X.columns]
         if target in columns:
             target = target + "_target"
@@ -230,7 +230,7 @@ class _BaseMLP(BaseEstimator):
         features = None
         if input_spec is None:
             names = getattr(self, "feature_names_in_", None)
-            features = [str(c) for c in names] if names is not None else [f"x{i}" for i in range(X.shape[1])]
+            features = [str(c) for c in names] if names is not None else [f"x{i + 1}" for i in range(X.shape[1])]
         request = self._request(
             n, loss, out, n_classes, incremental, features,
             json.loads(input_spec) if input_spec else None, class_names, class_weights, False,

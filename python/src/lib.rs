@@ -218,6 +218,20 @@ impl Engine {
         model_file::save(&path, &self.saved).map_err(py_err)
     }
 
+    /// The same model recording that its inputs are image pixels scaled from `0..=255` to
+    /// `[0, 1]` (what `mlp train` records for IDX data), so that `mlp evaluate --data mnist/`
+    /// and `mlp predict` on pixel CSV files read it.
+    fn with_pixels(&self, rows: usize, cols: usize) -> PyResult<Self> {
+        let inputs = self.saved.model.config.input_dim;
+        if rows.checked_mul(cols) != Some(inputs) {
+            return Err(value_err(format!("an image of {rows}×{cols} pixels does not make the model's {inputs} inputs")));
+        }
+        let target = self.saved.meta.input.target_name().to_string();
+        let mut saved = self.saved.clone();
+        saved.meta.input = InputSpec::Pixels { rows, cols, target };
+        Self::new(saved, self.history.clone(), 0)
+    }
+
     /// Outputs (probabilities for softmax/sigmoid outputs) for numeric features, `rows × inputs`
     /// float32, C-contiguous: read in place when the model's input scaling is the identity.
     fn predict<'py>(&self, py: Python<'py>, x: PyReadonlyArray2<'py, f32>) -> PyResult<Bound<'py, PyArray2<f32>>> {
@@ -491,7 +505,7 @@ fn fit<'py>(
         None => config.init(fit.seed).map_err(py_err)?,
     };
     let target = if req.n_classes.is_some() { "label" } else { "y" };
-    let features = req.features.clone().unwrap_or_else(|| (0..train.x.cols).map(|i| format!("x{i}")).collect());
+    let features = req.features.clone().unwrap_or_else(|| (1..=train.x.cols).map(|i| format!("x{i}")).collect());
     if features.len() != train.x.cols {
         return Err(value_err(format!("{} feature names for {} features", features.len(), train.x.cols)));
     }

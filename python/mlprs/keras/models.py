@@ -248,9 +248,14 @@ class Sequential:
             out += [w, b]
         return out
 
-    def save(self, path):
-        """Writes the safetensors model file `mlp evaluate` and `mlp predict` read."""
-        self._fitted().save(str(path))
+    def save(self, path, image_shape=None):
+        """Writes the safetensors model file `mlp evaluate` and `mlp predict` read. With
+        `image_shape=(rows, cols)` the file records that the inputs are image pixels scaled to
+        [0, 1] (x / 255), as `mlp train` records for MNIST, so `mlp evaluate --data mnist/` reads it."""
+        engine = self._fitted()
+        if image_shape is not None:
+            engine = engine.with_pixels(*image_shape)
+        engine.save(str(path))
 
     def count_params(self):
         return sum(a.size for a in self.get_weights())
