@@ -130,7 +130,8 @@ class Progress:
         now = time.perf_counter()
         if batch == 1:
             self.start = now
-            self.stream.write(f"Epoch {epoch}/{self.epochs}\n")
+            if self.verbose == 1:
+                self.stream.write(f"Epoch {epoch}/{self.epochs}\n")
         if self.verbose != 1 or (now - self.last < 0.1 and batch != batches):
             return
         self.last = now

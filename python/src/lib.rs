@@ -16,7 +16,7 @@ use mlp::optim::OPTIMIZER_NAMES;
 use mlp::preprocess::{PreprocessConfig, Preprocessor, TargetKind};
 use mlp::train::{FitConfig, History, Next, Predictor, Session, StopReason, TrainingData};
 use mlp::{Error, Init, Loss, Matrix, Model, ModelConfig, OptimizerConfig, setup};
-use numpy::{PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
+use numpy::{IntoPyArray, PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyOSError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
@@ -188,7 +188,8 @@ impl Engine {
         let rows = out.len() / cols.max(1);
         let check = Matrix::new(rows, cols, out);
         model_file::check_outputs(&check).map_err(py_err)?;
-        PyArray1::from_vec(py, check.data).reshape([rows, cols])
+        let a = numpy::ndarray::Array2::from_shape_vec((rows, cols), check.data).map_err(|e| value_err(e.to_string()))?;
+        Ok(a.into_pyarray(py))
     }
 }
 
@@ -491,8 +492,9 @@ fn fit<'py>(
     if let Some(k) = req.n_classes {
         setup::check_classes_fit(loss, &config, k).map_err(py_err)?;
     }
+    let fit_json = if req.fit.is_null() { Value::Object(Default::default()) } else { req.fit.clone() };
     let mut fit: FitConfig =
-        serde_json::from_value(req.fit.clone()).map_err(|e| value_err(format!("bad fit settings: {e}")))?;
+        serde_json::from_value(fit_json).map_err(|e| value_err(format!("bad fit settings: {e}")))?;
     fit.loss = loss;
     fit.optimizer = optimizer(&req.optimizer, &req.optimizer_params)?;
     fit.validate().map_err(py_err)?;
