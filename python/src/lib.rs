@@ -16,7 +16,9 @@ use mlp::optim::OPTIMIZER_NAMES;
 use mlp::preprocess::{PreprocessConfig, Preprocessor, TargetKind};
 use mlp::train::{FitConfig, History, Next, Predictor, Session, StopReason, TrainingData};
 use mlp::{Error, Init, Loss, Matrix, Model, ModelConfig, OptimizerConfig, setup};
-use numpy::{IntoPyArray, PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
+use numpy::{
+    IntoPyArray, PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods,
+};
 use pyo3::exceptions::{PyOSError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
@@ -128,8 +130,7 @@ fn optimizer(name: &str, params: &serde_json::Map<String, Value>) -> PyResult<Op
             }
         }
     }
-    let opt: OptimizerConfig =
-        serde_json::from_value(v).map_err(|e| value_err(format!("optimizer {name}: {e}")))?;
+    let opt: OptimizerConfig = serde_json::from_value(v).map_err(|e| value_err(format!("optimizer {name}: {e}")))?;
     opt.validate().map_err(py_err)?;
     Ok(opt)
 }
@@ -140,6 +141,9 @@ fn identity_input(features: Vec<String>, target: &str) -> InputSpec {
     let n = features.len();
     InputSpec::Standardized { features, target: target.into(), mean: vec![0.0; n], std: vec![1.0; n] }
 }
+
+/// One dense layer's weights `(fan_in, units)` and biases `(units,)`.
+type LayerArrays<'py> = (Bound<'py, PyArray2<f32>>, Bound<'py, PyArray1<f32>>);
 
 /// A model loaded for prediction, with its metadata and (after `fit`) the full history.
 #[pyclass(module = "mlprs._engine", frozen)]
@@ -188,7 +192,8 @@ impl Engine {
         let rows = out.len() / cols.max(1);
         let check = Matrix::new(rows, cols, out);
         model_file::check_outputs(&check).map_err(py_err)?;
-        let a = numpy::ndarray::Array2::from_shape_vec((rows, cols), check.data).map_err(|e| value_err(e.to_string()))?;
+        let a =
+            numpy::ndarray::Array2::from_shape_vec((rows, cols), check.data).map_err(|e| value_err(e.to_string()))?;
         Ok(a.into_pyarray(py))
     }
 }
@@ -225,7 +230,9 @@ impl Engine {
     fn with_pixels(&self, rows: usize, cols: usize) -> PyResult<Self> {
         let inputs = self.saved.model.config.input_dim;
         if rows.checked_mul(cols) != Some(inputs) {
-            return Err(value_err(format!("an image of {rows}×{cols} pixels does not make the model's {inputs} inputs")));
+            return Err(value_err(format!(
+                "an image of {rows}×{cols} pixels does not make the model's {inputs} inputs"
+            )));
         }
         let target = self.saved.meta.input.target_name().to_string();
         let mut saved = self.saved.clone();
@@ -294,12 +301,15 @@ impl Engine {
     }
 
     /// The weights and biases of each dense layer: `(fan_in, units)` and `(units,)` arrays.
-    fn params<'py>(&self, py: Python<'py>) -> PyResult<Vec<(Bound<'py, PyArray2<f32>>, Bound<'py, PyArray1<f32>>)>> {
+    fn params<'py>(&self, py: Python<'py>) -> PyResult<Vec<LayerArrays<'py>>> {
         let mut out = Vec::new();
         for layer in &self.saved.model.params {
             let (Some(w), Some(b)) = (layer.get("weight"), layer.get("bias")) else { continue };
             let [fan_in, units] = [w.shape[0], w.shape[1]];
-            out.push((PyArray1::from_vec(py, w.data.clone()).reshape([fan_in, units])?, PyArray1::from_vec(py, b.data.clone())));
+            out.push((
+                PyArray1::from_vec(py, w.data.clone()).reshape([fan_in, units])?,
+                PyArray1::from_vec(py, b.data.clone()),
+            ));
         }
         Ok(out)
     }
@@ -375,7 +385,10 @@ type Trained = (Model, History, Option<PyErr>);
 
 /// Calls `progress` (with the GIL) after letting Python handle pending signals; `Ok(true)` when
 /// the callback asks to stop.
-fn tell(progress: Option<&Py<PyAny>>, args: impl FnOnce(Python<'_>) -> PyResult<Option<Bound<'_, PyAny>>>) -> PyResult<bool> {
+fn tell(
+    progress: Option<&Py<PyAny>>,
+    args: impl FnOnce(Python<'_>) -> PyResult<Option<Bound<'_, PyAny>>>,
+) -> PyResult<bool> {
     Python::attach(|py| {
         py.check_signals()?;
         match (progress, args(py)?) {
@@ -415,9 +428,9 @@ fn drive<B: Backend>(
                         s.stop(StopReason::Interrupted { epoch: rep.epoch, batch: rep.batch }).map_err(py_err)?;
                         pending = Some(e);
                     }
-                    Ok(true) => s
-                        .stop(StopReason::Callback { name: "callback".into(), epoch: rep.epoch })
-                        .map_err(py_err)?,
+                    Ok(true) => {
+                        s.stop(StopReason::Callback { name: "callback".into(), epoch: rep.epoch }).map_err(py_err)?
+                    }
                     Ok(false) => {}
                 }
             }
@@ -526,9 +539,10 @@ fn fit<'py>(
     let (model, history, pending) = py.detach(|| match device.as_str() {
         "cpu" => drive(&Cpu::<f32>::new(cfg.threads).map_err(py_err)?, cfg, &start, data, progress, batch_progress),
         d if d == "cuda" || d.starts_with("cuda:") => {
-            let index = d.strip_prefix("cuda:").map_or(Ok(0), str::parse::<usize>).map_err(|_| {
-                value_err(format!("device `{d}`: expected cpu, cuda or cuda:N"))
-            })?;
+            let index = d
+                .strip_prefix("cuda:")
+                .map_or(Ok(0), str::parse::<usize>)
+                .map_err(|_| value_err(format!("device `{d}`: expected cpu, cuda or cuda:N")))?;
             drive(&Cuda::new(index).map_err(py_err)?, cfg, &start, data, progress, batch_progress)
         }
         d => Err(value_err(format!("device `{d}`: expected cpu, cuda or cuda:N"))),
@@ -584,7 +598,9 @@ fn encode_table<'py>(
     let labels = pre.class_labels().map(<[String]>::to_vec);
     let x = PyArray1::from_vec(py, data.x.data).reshape([data.x.rows, data.x.cols])?;
     let (l, v) = match data.y {
-        Targets::Classes { labels, .. } => (Some(PyArray1::from_vec(py, labels.into_iter().map(|l| l as i64).collect())), None),
+        Targets::Classes { labels, .. } => {
+            (Some(PyArray1::from_vec(py, labels.into_iter().map(|l| l as i64).collect())), None)
+        }
         Targets::Values(m) => (None, Some(PyArray1::from_vec(py, m.data).reshape([m.rows, m.cols])?)),
     };
     let spec = serde_json::to_string(&InputSpec::Table { preprocessor: pre }).map_err(|e| value_err(e.to_string()))?;
