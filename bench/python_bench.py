@@ -130,13 +130,11 @@ def main():
     print("|---|---|---:|---:|---:|---:|---:|")
     for width in [int(w) for w in args.configs.split(",")]:
         hidden = (width,)
-        rows = []
+        ours = None
         for name, fn in [("mlprs MLPClassifier", run_mlprs), ("scikit-learn MLPClassifier", run_sklearn), ("PyTorch loop", run_torch)]:
             fit, acc, lat = fn(hidden, args.epochs, args.seed, data)
-            rows.append((name, fit, acc, lat))
-        ours = rows[0][1]
-        for name, fit, acc, lat in rows:
-            speed = "—" if name.startswith("mlprs") else f"{fit / ours:.1f}×"
+            ours = ours or fit
+            speed = "—" if fn is run_mlprs else f"{fit / ours:.1f}×"
             print(f"| 784-{width}-10 | {name} | {fit:.1f} | {fit / args.epochs:.2f} | {100 * acc:.2f}% | {lat * 1e6:.0f} | {speed} |", flush=True)
     print(f"\nload average after: {os.getloadavg()[0]:.2f}")
 
