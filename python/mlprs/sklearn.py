@@ -4,7 +4,8 @@ scikit-learn's parameter names, defaults and fitted attributes.
 Differences from scikit-learn's own MLPs, all additive unless noted:
 
 * `solver` takes every optimizer the engine has (`mlprs.optimizer_names()`), a superset of
-  'sgd' and 'adam'; 'lbfgs' raises a ValueError naming the available ones until the engine has it.
+  'sgd' and 'adam'; 'lbfgs' raises a ValueError naming the available ones until the engine has it
+  (then it runs full batch, `max_iter` counting L-BFGS iterations, 20 per engine epoch).
 * Extras: `class_weight` (None, 'balanced' or a dict), `dropout` (a rate after every hidden layer,
   passed to the engine's layer spec), `device` ('cpu', 'cuda'), `n_jobs` (threads; None or -1:
   every core).
@@ -76,6 +77,9 @@ class _BaseMLP(BaseEstimator):
             raise ValueError(
                 f"solver={s!r} is not available in this engine; available solvers: {', '.join(names)}"
             )
+        if s == "lbfgs":
+            # Full batch with the engine's (torch's) settings; learning_rate_init is an SGD/Adam setting.
+            return s, {}
         params = {"lr": lr, "momentum": float(self.momentum), "eps": float(self.epsilon)}
         params.update(beta1=float(self.beta_1), beta2=float(self.beta_2))
         return s, params
@@ -175,7 +179,8 @@ class _BaseMLP(BaseEstimator):
             "device": self.device,
             "batch_progress": batch_progress,
             "fit": {
-                "epochs": 1 if incremental else int(self.max_iter),
+                # An L-BFGS "epoch" is one full-batch step of up to 20 iterations: max_iter counts iterations.
+                "epochs": 1 if incremental else (-(-int(self.max_iter) // 20) if opt == "lbfgs" else int(self.max_iter)),
                 "batch_size": bs,
                 "shuffle": bool(self.shuffle),
                 "seed": self._seed(),
