@@ -150,8 +150,13 @@ type LayerArrays<'py> = (Bound<'py, PyArray2<f32>>, Bound<'py, PyArray1<f32>>);
 struct Engine {
     saved: SavedModel,
     predictor: Predictor,
+    /// One thread for a few rows: waking a second thread costs more than the product.
+    small: Predictor,
     history: Option<History>,
 }
+
+/// Rows up to which a prediction runs on one thread with the GIL held.
+const SMALL_ROWS: usize = 16;
 
 /// Rows per forward pass of the predictor (larger inputs go through in chunks of this many).
 const PREDICT_ROWS: usize = 1024;
@@ -159,7 +164,8 @@ const PREDICT_ROWS: usize = 1024;
 impl Engine {
     fn new(saved: SavedModel, history: Option<History>, threads: usize) -> PyResult<Self> {
         let predictor = Predictor::new(&saved.model, PREDICT_ROWS, threads).map_err(py_err)?;
-        Ok(Self { saved, predictor, history })
+        let small = Predictor::new(&saved.model, SMALL_ROWS, 1).map_err(py_err)?;
+        Ok(Self { saved, predictor, small, history })
     }
 
     /// Whether numeric inputs reach the network unchanged (the scaling is the identity).
@@ -178,9 +184,10 @@ impl Engine {
         let inputs = self.saved.model.config.input_dim;
         let mut out = vec![0.0f32; x.len() / inputs.max(1) * outputs];
         let p = &self.predictor;
-        // A few rows cost less than releasing and taking back the GIL.
-        if x.len() <= 16 * inputs {
-            p.predict_slice_into(x, &mut out).map_err(py_err)?;
+        // A few rows cost less than releasing and taking back the GIL (the products are the same
+        // bits on any thread count).
+        if x.len() <= SMALL_ROWS * inputs {
+            self.small.predict_slice_into(x, &mut out).map_err(py_err)?;
         } else {
             py.detach(|| p.predict_slice_into(x, &mut out)).map_err(py_err)?;
         }
