@@ -60,11 +60,33 @@ impl Predictor {
 
     /// Outputs for every row of `x` into `out` (`x.rows × outputs` values).
     pub fn predict_into(&self, x: &Matrix, out: &mut [f32]) -> Result<()> {
-        let (input, output) = (self.model.config.input_dim, self.model.config.output_dim());
+        let input = self.model.config.input_dim;
         if x.cols != input {
             return Err(Error::Data(format!("the input has {} features but the model expects {input}", x.cols)));
         }
-        assert_eq!(out.len(), x.rows * output, "predict_into: output buffer of the wrong size");
+        self.predict_slice_into(&x.data, out)
+    }
+
+    /// Outputs for rows held in a borrowed row-major slice (`x.len() / inputs` rows) into `out`
+    /// (`rows × outputs` values): for callers whose inputs live in someone else's buffer (a numpy
+    /// array), which then need no copy. A slice that is not whole rows, or an `out` of the wrong
+    /// length, is an error, not a panic.
+    pub fn predict_slice_into(&self, x: &[f32], out: &mut [f32]) -> Result<()> {
+        let (input, output) = (self.model.config.input_dim, self.model.config.output_dim());
+        if !x.len().is_multiple_of(input) {
+            return Err(Error::Data(format!(
+                "{} input values do not make whole rows of the {input} features the model expects",
+                x.len()
+            )));
+        }
+        let rows = x.len() / input;
+        if out.len() != rows * output {
+            return Err(Error::Data(format!(
+                "the output buffer holds {} values but {rows} rows of {output} outputs need {}",
+                out.len(),
+                rows * output
+            )));
+        }
         let mut net = self.checkout();
         forward_all(&mut net, x, out);
         self.idle.lock().unwrap_or_else(|e| e.into_inner()).push(net);
@@ -82,7 +104,7 @@ impl Predictor {
         let mut net = Net::new(&Cpu::<f32>::shared(0)?, model, max_rows);
         net.set_training(false);
         let mut out = Matrix::zeros(x.rows, model.config.output_dim());
-        forward_all(&mut net, x, &mut out.data);
+        forward_all(&mut net, &x.data, &mut out.data);
         Ok(out)
     }
 
@@ -97,13 +119,14 @@ impl Predictor {
     }
 }
 
-/// The outputs of every row of `x` into `out`, through `net` in batches of its `max_rows`.
-fn forward_all(net: &mut Net<Cpu<f32>>, x: &Matrix, out: &mut [f32]) {
+/// The outputs of every row of `x` (row-major, the network's input width) into `out`, through
+/// `net` in batches of its `max_rows`.
+fn forward_all(net: &mut Net<Cpu<f32>>, x: &[f32], out: &mut [f32]) {
     let (input, output) = (net.config().input_dim, net.config().output_dim());
     let be = net.backend().clone();
     let bs = net.max_rows();
     be.clone().install(|| {
-        for (start, xs) in (0..x.rows).step_by(bs).zip(x.data.chunks(bs * input)) {
+        for (start, xs) in (0..x.len() / input.max(1)).step_by(bs).zip(x.chunks(bs * input)) {
             let rows = xs.len() / input;
             be.write(xs, net.input_mut());
             net.forward(rows);
@@ -148,6 +171,11 @@ mod tests {
                 }
             });
             let pooled = p.idle.lock().unwrap().len();
+            let mut out = vec![0.0; rows * 3];
+            p.predict_slice_into(&x.data, &mut out).unwrap();
+            assert_eq!(out, alone.data, "a borrowed slice predicts what a matrix does");
+            assert!(p.predict_slice_into(&x.data[..7], &mut out).is_err(), "7 values are not whole rows of 5");
+            assert!(p.predict_slice_into(&x.data, &mut out[..3]).is_err(), "the output buffer is too small");
             assert!((1..=8).contains(&pooled), "{pooled} networks pooled");
         }
     }
