@@ -99,12 +99,11 @@ impl CvReport {
 /// `threads` threads (0: one per core).
 ///
 /// Folds in parallel, one thread each, as long as there are folds for every thread; leftover
-/// threads go to the jobs evenly. Measured on a 2-core machine (BENCHMARKS.md,
-/// "Cross-validation"; `bench/cv_parallel.sh`): never measurably slower than one fold at a time
-/// on all threads, faster and cheaper in CPU time for a net of 256-unit layers, a tie for a
-/// small net (whose products are too small for the backend to split, so one fold on two threads
-/// runs on one anyway). Independent folds never wait for each other; one fold's threads meet at
-/// every product.
+/// threads go to the jobs evenly. Measured on a quiet 2-core machine (BENCHMARKS.md,
+/// "Cross-validation"; `bench/cv_parallel.sh 5 2`): 1.95× faster than one fold at a time on all
+/// threads for a small net (whose products are too small for the backend to split, so one fold
+/// on two threads runs on one anyway) and 2.24× for a net of 256-unit layers. Independent folds
+/// never wait for each other; one fold's threads meet at every product.
 pub fn plan_jobs(tasks: usize, threads: usize) -> (usize, usize) {
     let threads = if threads == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { threads };
     let jobs = tasks.clamp(1, threads);
