@@ -189,15 +189,7 @@ impl Loss {
             }
             Loss::KlDivergence if fused => {
                 // ln a_j = z_j − lse(z); t ln t counts 0 where t = 0 (PyTorch's xlogy).
-                let mut m = z[0];
-                for &v in &z[1..] {
-                    m = m.max(v);
-                }
-                let mut sum = 0.0f64;
-                for &v in z {
-                    sum += (v - m).to_f64().exp();
-                }
-                let lse = m.to_f64() + sum.ln();
+                let lse = log_sum_exp(z);
                 let mut s = 0.0;
                 let mut tsum = T::ZERO;
                 for j in 0..cols {
@@ -282,15 +274,7 @@ impl Loss {
             }
             Loss::CategoricalCrossEntropy | Loss::SparseCategoricalCrossEntropy if fused => {
                 // log-softmax with the row max subtracted, so that exp never overflows.
-                let mut m = z[0];
-                for &v in &z[1..] {
-                    m = m.max(v);
-                }
-                let mut sum = 0.0f64;
-                for &v in z {
-                    sum += (v - m).to_f64().exp();
-                }
-                let lse = m.to_f64() + sum.ln();
+                let lse = log_sum_exp(z);
                 let mut s = 0.0;
                 let mut tsum = T::ZERO;
                 for j in 0..cols {
@@ -319,6 +303,20 @@ impl Loss {
             }
         }
     }
+}
+
+/// `ln Σ exp(z_j)` of one row of logits, with the row max subtracted so that exp never overflows
+/// (the log-softmax of the fused cross-entropies and of KL divergence from logits).
+fn log_sum_exp<T: Real>(z: &[T]) -> f64 {
+    let mut m = z[0];
+    for &v in &z[1..] {
+        m = m.max(v);
+    }
+    let mut sum = 0.0f64;
+    for &v in z {
+        sum += (v - m).to_f64().exp();
+    }
+    m.to_f64() + sum.ln()
 }
 
 impl fmt::Display for Loss {
