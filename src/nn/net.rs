@@ -32,6 +32,9 @@ pub struct Net<B: Backend> {
     training: bool,
     /// The seed that train-mode random draws (dropout masks) derive from, with the layer and step.
     seed: u64,
+    /// The shard of the batch being computed (0 when unsharded), mixed into the dropout masks of
+    /// shards after the first so that shards do not share masks.
+    shard: u64,
 }
 
 impl<B: Backend> Net<B> {
@@ -67,6 +70,7 @@ impl<B: Backend> Net<B> {
             step: 0,
             training: false,
             seed: 0,
+            shard: 0,
         }
     }
 
@@ -79,6 +83,11 @@ impl<B: Backend> Net<B> {
     /// so they are the same for any thread count and again when a run resumes at that step.
     pub fn set_seed(&mut self, seed: u64) {
         self.seed = seed;
+    }
+
+    /// Sets the shard of the batch the next forward passes compute (see [`crate::train::shard_rows`]).
+    pub(crate) fn set_shard(&mut self, shard: usize) {
+        self.shard = shard as u64;
     }
 
     /// Fixes the dropout mask of layer `layer` (0-based) to `keep` (one flag per element of the
@@ -135,7 +144,10 @@ impl<B: Backend> Net<B> {
             let x = if l == 0 { &self.input } else { before[l - 1].ops.output() };
             let slot = &mut rest[0];
             if self.training {
-                let key = layers::noise_mix(layers::noise_mix(self.seed ^ layers::noise_mix(l as u64)) ^ self.step);
+                let mut key = layers::noise_mix(layers::noise_mix(self.seed ^ layers::noise_mix(l as u64)) ^ self.step);
+                if self.shard > 0 {
+                    key = layers::noise_mix(key ^ self.shard);
+                }
                 slot.ops.set_noise_key(key);
             }
             slot.ops.forward(be, &mut slot.params, x, rows, self.training);
@@ -186,19 +198,47 @@ impl<B: Backend> Net<B> {
 
     /// Copies every trainable parameter (`grads`: its gradient) into `out`, in storage order.
     pub(crate) fn read_trainable(&self, grads: bool, out: &mut [f32]) {
+        self.read_kind(true, grads, out);
+    }
+
+    /// Overwrites every trainable parameter from `src`, in storage order.
+    pub(crate) fn write_trainable(&mut self, src: &[f32]) {
+        self.write_kind(true, false, src);
+    }
+
+    /// Overwrites every trainable parameter's gradient from `src`, in storage order.
+    pub(crate) fn write_trainable_grads(&mut self, src: &[f32]) {
+        self.write_kind(true, true, src);
+    }
+
+    /// The number of non-trainable values (batch normalization's running statistics).
+    pub(crate) fn frozen_len(&self) -> usize {
+        self.params().filter(|p| !p.trainable).map(|p| p.len).sum()
+    }
+
+    /// Copies every non-trainable parameter into `out`, in storage order.
+    pub(crate) fn read_frozen(&self, out: &mut [f32]) {
+        self.read_kind(false, false, out);
+    }
+
+    /// Overwrites every non-trainable parameter from `src`, in storage order.
+    pub(crate) fn write_frozen(&mut self, src: &[f32]) {
+        self.write_kind(false, false, src);
+    }
+
+    fn read_kind(&self, trainable: bool, grads: bool, out: &mut [f32]) {
         let mut at = 0;
-        for p in self.params().filter(|p| p.trainable) {
+        for p in self.params().filter(|p| p.trainable == trainable) {
             self.backend.read(if grads { &p.grad } else { &p.value }, &mut out[at..at + p.len]);
             at += p.len;
         }
     }
 
-    /// Overwrites every trainable parameter from `src`, in storage order.
-    pub(crate) fn write_trainable(&mut self, src: &[f32]) {
+    fn write_kind(&mut self, trainable: bool, grads: bool, src: &[f32]) {
         let be = self.backend.clone();
         let mut at = 0;
-        for p in self.params_mut().filter(|p| p.trainable) {
-            be.write(&src[at..at + p.len], &mut p.value);
+        for p in self.params_mut().filter(|p| p.trainable == trainable) {
+            be.write(&src[at..at + p.len], if grads { &mut p.grad } else { &mut p.value });
             at += p.len;
         }
     }

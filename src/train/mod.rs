@@ -15,6 +15,7 @@ mod policy;
 mod predictor;
 mod rows;
 mod session;
+mod shards;
 mod trainer;
 
 pub use callbacks::{BestTracker, Callback, Control, EarlyStopping, Event, PlateauStopper};
@@ -28,6 +29,7 @@ pub use policy::CheckpointSchedule;
 pub use predictor::Predictor;
 pub use rows::RunningSums;
 pub use session::{BatchReport, Next, Session, TrainingData};
+pub use shards::{LocalShards, SHARD_FIGURES, ShardExchange, shard_range, shard_rows, sum_in_shard_order};
 pub use trainer::Trainer;
 
 use crate::data::{Dataset, Targets};

@@ -9,6 +9,7 @@ use crate::tensor::Matrix;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
+use std::ops::Range;
 
 /// The running sums of the epoch in progress, from which its training figures are computed.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -132,16 +133,67 @@ impl<B: Backend> TrainRows<B> {
         b * self.batch_size..((b + 1) * self.batch_size).min(self.order.len())
     }
 
+    /// Rows in batch `b`.
+    pub(crate) fn batch_rows(&self, b: usize) -> usize {
+        self.span(b).len()
+    }
+
     /// Gathers batch `b`'s features into the net's input and its targets and weights into the
     /// batch buffers; returns its number of rows.
     pub(crate) fn gather(&mut self, be: &B, b: usize, net: &mut Net<B>) -> usize {
-        let idx = &self.order[self.span(b)];
+        self.gather_part(be, b, 0..usize::MAX, net)
+    }
+
+    /// Where the rows `part` (offsets into batch `b`, clipped to it) lie in this epoch's order.
+    fn part_span(&self, b: usize, part: Range<usize>) -> Range<usize> {
+        let span = self.span(b);
+        let end = span.start.saturating_add(part.end).min(span.end);
+        (span.start + part.start).min(end)..end
+    }
+
+    /// The rows `part` of batch `b`.
+    fn part(&self, b: usize, part: Range<usize>) -> &[u32] {
+        &self.order[self.part_span(b, part)]
+    }
+
+    /// [`TrainRows::gather`] for the rows `part` of batch `b` only (a shard), into the first rows
+    /// of the buffers.
+    pub(crate) fn gather_part(&mut self, be: &B, b: usize, part: Range<usize>, net: &mut Net<B>) -> usize {
+        let idx = &self.order[self.part_span(b, part)];
         be.gather_rows(&self.x, self.cols, idx, net.input_mut());
         be.gather_rows(&self.t, self.out_dim, idx, &mut self.t_batch);
         if let (Some(wd), Some(wb)) = (&self.w, self.w_batch.as_mut()) {
             be.gather_rows(wd, 1, idx, wb);
         }
         idx.len()
+    }
+
+    /// The figures of the shard of batch `b` whose rows are `part`, from the net's outputs:
+    /// `loss_sum` (the shard's summed loss), its hits, its summed absolute error, its rows.
+    pub(crate) fn shard_figures(
+        &mut self,
+        be: &B,
+        b: usize,
+        part: Range<usize>,
+        net: &Net<B>,
+        loss_sum: f64,
+    ) -> [f64; super::shards::SHARD_FIGURES] {
+        let rows = self.part(b, part.clone()).len();
+        let out_dim = self.out_dim;
+        let mut out = std::mem::take(&mut self.out_host);
+        be.read(net.output(), &mut out[..rows * out_dim]);
+        let idx = self.part(b, part);
+        let (mut hits, mut abs_error) = (0.0, 0.0);
+        match &self.labels {
+            Some(l) => hits = correct(&out[..rows * out_dim], out_dim, idx, l) as f64,
+            None => {
+                for (r, &i) in idx.iter().enumerate() {
+                    abs_error += row_abs_error(&out[r * out_dim..(r + 1) * out_dim], self.t_host.row(i as usize));
+                }
+            }
+        }
+        self.out_host = out;
+        [loss_sum, hits, abs_error, rows as f64]
     }
 
     /// Adds batch `b`'s figures to `sums`: its loss (`loss_sum` over its rows, plus the weight
@@ -170,6 +222,24 @@ impl<B: Backend> TrainRows<B> {
             }
         }
     }
+}
+
+/// Adds a sharded batch's figures to `sums`: `figures` holds every shard's
+/// [`super::shards::SHARD_FIGURES`] (summed loss, hits, absolute error, rows), added in shard order.
+pub(crate) fn tally_shards(figures: &[f64], penalty: f64, sums: &mut RunningSums) {
+    let mut shards = figures.chunks_exact(super::shards::SHARD_FIGURES);
+    let Some(first) = shards.next() else { return };
+    let (mut loss_sum, mut correct, mut rows) = (first[0], first[1], first[3]);
+    sums.abs_error += first[2];
+    for f in shards {
+        loss_sum += f[0];
+        correct += f[1];
+        sums.abs_error += f[2];
+        rows += f[3];
+    }
+    sums.loss += (loss_sum / rows + penalty) * rows;
+    sums.rows += rows;
+    sums.correct += correct;
 }
 
 /// Fills `perm` with the row order of `epoch`: drawn from `(seed, epoch)` alone, so that any

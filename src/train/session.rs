@@ -6,7 +6,8 @@ use super::eval::EvalData;
 use super::history::{EpochRecord, History, StopReason};
 use super::params::{BatchInfo, GradientHook, ParamView};
 use super::policy::{CheckpointSchedule, EarlyStopper};
-use super::rows::{RunningSums, TrainRows, combine_weights, split_indices};
+use super::rows::{RunningSums, TrainRows, combine_weights, split_indices, tally_shards};
+use super::shards::{ShardExchange, Sharding};
 use super::{Checkpoint, CheckpointSink, FitConfig, LoopState, target_matrix};
 use crate::backend::{Backend, Cpu};
 use crate::data::Dataset;
@@ -143,6 +144,8 @@ pub struct Session<B: Backend = Cpu<f32>> {
     /// L-BFGS's whole-model state, from its first step (not part of checkpoints: a resumed run
     /// starts a fresh history).
     lbfgs: Option<Box<LbfgsRun>>,
+    /// Sharded gradients, when more than one shard or process computes a batch.
+    sharding: Option<Box<Sharding>>,
 }
 
 /// L-BFGS's state and host staging for the flat trainable parameters and gradients.
@@ -277,6 +280,7 @@ impl<B: Backend> Session<B> {
             checkpoints: CheckpointSchedule::default(),
             sink: None,
             lbfgs: None,
+            sharding: None,
         })
     }
 
@@ -335,6 +339,27 @@ impl<B: Backend> Session<B> {
     /// Runs `hook` on every batch's gradients, after backward and before clipping and the step.
     pub fn set_gradient_hook(&mut self, hook: impl GradientHook<B> + 'static) {
         self.hook = Some(Box::new(hook));
+    }
+
+    /// Computes each batch's gradient as the sum, in shard order, of `shards` shards' gradients
+    /// (see [`super::shards`]), the shards spread over processes by `exchange`
+    /// ([`super::LocalShards`] for one process). One shard on one process is the unsharded
+    /// path, bit for bit. Set before the first batch; L-BFGS is not sharded.
+    pub fn set_sharding(&mut self, shards: usize, exchange: Box<dyn ShardExchange>) -> Result<()> {
+        if self.began {
+            return Err(Error::config("shards (--shards)", "must be set before training begins"));
+        }
+        if shards == 1 && exchange.size() == 1 {
+            self.sharding = None;
+            return Ok(());
+        }
+        if LbfgsConfig::from_optimizer(&self.opt).is_some() {
+            return Err(Error::config("shards (--shards)", "L-BFGS is not sharded; use one shard and one process"));
+        }
+        let (trainable, frozen) = (self.net.trainable_len(), self.net.frozen_len());
+        let sharding = Sharding::new(shards, exchange, self.data.batch_size, trainable, frozen)?;
+        self.sharding = Some(Box::new(sharding));
+        Ok(())
     }
 
     /// Stops at the end of the current batch once `flag` is set (see [`StopReason::Interrupted`]).
@@ -583,6 +608,9 @@ impl<B: Backend> Session<B> {
         let (epoch, b) = (self.epoch, self.batch);
         self.data.order_for(epoch, self.cfg.shuffle, self.cfg.seed);
         self.net.set_training(true);
+        if self.sharding.is_some() {
+            return self.sharded_batch(lent, b).map(Some);
+        }
         let rows = self.data.gather(&self.be, b, &mut self.net);
         if let Some(lcfg) = LbfgsConfig::from_optimizer(&self.opt) {
             return self.lbfgs_batch(lent, lcfg, b, rows).map(Some);
@@ -600,6 +628,25 @@ impl<B: Backend> Session<B> {
         self.data.tally(&self.be, b, &self.net, loss_sum, penalty, &mut self.sums);
         self.batch += 1;
         self.after_batch(lent, rows).map(Some)
+    }
+
+    /// [`Session::train_batch_lent`] with a sharded gradient: the shards' gradients summed in
+    /// shard order (over every process), then the hook, clip and step as unsharded.
+    fn sharded_batch(&mut self, lent: &mut Lent<'_, '_>, b: usize) -> Result<BatchReport> {
+        let rows = self.data.batch_rows(b);
+        let sh = self.sharding.as_deref_mut().expect("sharded");
+        let summed = sh.gradients(&self.be, &mut self.net, &mut self.data, self.cfg.loss, b, rows);
+        let loss_sum = summed.inspect_err(|_| self.failed = true)?;
+        if !loss_sum.is_finite() {
+            return Err(self.non_finite(b + 1, format!("{loss_sum}")));
+        }
+        self.gradient_hook(&BatchInfo { epoch: self.epoch, batch: b + 1, rows, loss_sum })?;
+        self.clip_gradients();
+        let penalty = self.net.step(&self.opt);
+        let sh = self.sharding.as_deref().expect("sharded");
+        tally_shards(&sh.figures, penalty, &mut self.sums);
+        self.batch += 1;
+        self.after_batch(lent, rows)
     }
 
     /// One `torch.optim.LBFGS.step` on the gathered (full) batch: the objective is the mean loss

@@ -4,6 +4,7 @@ use super::callbacks::Callback;
 use super::history::History;
 use super::policy::CheckpointSchedule;
 use super::session::{Lent, Session, TrainingData};
+use super::shards::ShardExchange;
 use super::{Checkpoint, CheckpointSink, FitConfig};
 use crate::backend::{Backend, Cpu};
 use crate::data::Dataset;
@@ -25,6 +26,7 @@ pub struct Trainer<'a> {
     checkpoint_every: usize,
     on_checkpoint: Option<&'a mut CheckpointSink<'a>>,
     resume: Option<Checkpoint>,
+    sharding: Option<(usize, Box<dyn ShardExchange>)>,
 }
 
 impl<'a> Trainer<'a> {
@@ -39,6 +41,7 @@ impl<'a> Trainer<'a> {
             checkpoint_every: 0,
             on_checkpoint: None,
             resume: None,
+            sharding: None,
         }
     }
 
@@ -79,6 +82,13 @@ impl<'a> Trainer<'a> {
         self
     }
 
+    /// Sums each batch's gradient over `shards` shards in shard order, spread over processes by
+    /// `exchange` (see [`Session::set_sharding`]).
+    pub fn sharded(mut self, shards: usize, exchange: Box<dyn ShardExchange>) -> Self {
+        self.sharding = Some((shards, exchange));
+        self
+    }
+
     /// Trains `model` on `train` on the CPU with `cfg.threads` threads.
     pub fn fit(self, model: &mut Model, train: &Dataset) -> Result<History> {
         let be = Cpu::<f32>::new(self.cfg.threads)?;
@@ -99,6 +109,9 @@ impl<'a> Trainer<'a> {
         let mut session = Session::prepare(be, self.cfg, model, data)?;
         if let Some(ck) = self.resume.take() {
             session.restore(ck)?;
+        }
+        if let Some((shards, exchange)) = self.sharding.take() {
+            session.set_sharding(shards, exchange)?;
         }
         session.set_schedule(CheckpointSchedule { every: self.checkpoint_every });
         let mut lent =

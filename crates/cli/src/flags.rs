@@ -311,6 +311,10 @@ pub struct TrainSettings {
     /// Rescale gradients whose global L2 norm exceeds X.
     #[arg(long, value_name = "X")]
     pub clip_norm: Option<f32>,
+    /// Split each batch into K shards whose gradients are summed in shard order: the same model bits at any number of MPI processes N ≤ K (`mpirun -np N mlp train --shards K`) [default: 1].
+    #[arg(long, value_name = "K")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shards: Option<usize>,
     /// cpu, cuda or auto [default: cpu].
     #[arg(long, value_enum, value_name = "DEVICE")]
     pub device: Option<DeviceFlag>,

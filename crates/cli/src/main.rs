@@ -4,6 +4,8 @@
 
 mod cmd;
 mod flags;
+#[cfg(feature = "mpi")]
+mod mpi_world;
 mod output;
 mod paths;
 mod plan;
@@ -13,6 +15,7 @@ mod progress;
 mod signals;
 mod source;
 mod term;
+mod world;
 
 use clap::Parser;
 use flags::{Cli, Command};
@@ -113,6 +116,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Err(e) = world::check_launch(matches!(cli.command, Command::Train(_))) {
+        term::errln(&format!("mlp: error: {}", one_line(&e)));
+        return ExitCode::from(2);
+    }
     signals::install();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,

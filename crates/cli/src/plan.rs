@@ -90,6 +90,8 @@ pub struct TrainPlan {
     pub resume: Option<PathBuf>,
     /// The CSV field separator.
     pub delimiter: u8,
+    /// Shards per batch (`--shards`; 1: unsharded).
+    pub shards: usize,
 }
 
 /// Refuses a thread count of 0 or above [`MAX_THREADS`].
@@ -135,7 +137,7 @@ pub fn merge(over: TrainSettings, base: TrainSettings) -> TrainSettings {
         options: data, test, target, drop, delimiter, layers, loss, optimizer, lr, momentum, rho, beta1, beta2, eps,
             weight_decay, lr_schedule, epochs, batch_size, validation_split, early_stopping, monitor, l1, l2,
             init, seed, threads, out, init_from, history, plots, log_format, class_weight, checkpoint_every,
-            checkpoint, clip_norm, device;
+            checkpoint, clip_norm, shards, device;
         flags: impute, nesterov, amsgrad, no_shuffle)
 }
 
@@ -445,6 +447,9 @@ impl TrainPlan {
             return Err(Error::config("--monitor", "needs --early-stopping PATIENCE").into());
         }
         check_threads(s.threads)?;
+        if s.shards == Some(0) {
+            return Err(Error::config("--shards", "must be at least 1").into());
+        }
         if s.checkpoint_every == Some(0) {
             return Err(Error::config("--checkpoint-every", "must be at least 1 epoch").into());
         }
@@ -527,6 +532,7 @@ impl TrainPlan {
             class_weight_auto,
             resume,
             delimiter,
+            shards: s.shards.unwrap_or(1),
             settings: merged,
         })
     }

@@ -11,6 +11,7 @@ use crate::progress::{Progress, Snapshots};
 use crate::signals::{self, INTERRUPT};
 use crate::source::{CsvOptions, TrainData, load_train};
 use crate::term;
+use crate::world::World;
 use anyhow::{Context, Result, bail};
 use mlp::backend::cuda::Cuda;
 use mlp::data::{Dataset, Targets};
@@ -37,9 +38,17 @@ pub(crate) fn say(plan: &TrainPlan, text: &str) {
     }
 }
 
-/// `mlp train`.
+/// `mlp train` (one process, or one rank of `mpirun -np N mlp train --shards K`).
 pub fn run(args: TrainArgs) -> Result<()> {
-    let plan = TrainPlan::new(args)?;
+    let mut world = World::detect()?;
+    let result = run_in(args, &mut world);
+    world.end(result)
+}
+
+/// `mlp train` in `world`: every rank trains alike; only rank 0 prints and writes files.
+fn run_in(args: TrainArgs, world: &mut World) -> Result<()> {
+    let mut plan = TrainPlan::new(args)?;
+    plan.quiet |= !world.is_root();
     signals::graceful();
     if plan.demo && plan.resume.is_none() {
         say(
@@ -47,7 +56,10 @@ pub fn run(args: TrainArgs) -> Result<()> {
             "training the demo: two spirals (builtin:spirals), 10:relu,2:softmax; `mlp train --help` for your own data",
         );
     }
-    let t = fit_and_save(&plan, None)?;
+    let t = fit_and_save(&plan, None, world)?;
+    if !world.is_root() {
+        return Ok(());
+    }
     report(&plan, &t.saved, &t.data, &t.history, &t.written)
 }
 
@@ -96,7 +108,7 @@ pub(crate) struct Trained {
 /// Everything `mlp train` does between its plan and its report: data, model, training, model
 /// file, history and plots. `tuning` (from `mlp tune`) is recorded in the model file's training
 /// settings under `tuning`.
-pub(crate) fn fit_and_save(plan: &TrainPlan, tuning: Option<serde_json::Value>) -> Result<Trained> {
+pub(crate) fn fit_and_save(plan: &TrainPlan, tuning: Option<serde_json::Value>, world: &mut World) -> Result<Trained> {
     let init_from = plan.settings.init_from.as_ref().map(|p| model_file::load(p)).transpose()?;
     let data = load_data(plan, init_from.as_ref())?;
     let Prepared { loss, fit, config } = prepare(plan, &data, init_from.as_ref(), true)?;
@@ -111,7 +123,8 @@ pub(crate) fn fit_and_save(plan: &TrainPlan, tuning: Option<serde_json::Value>) 
     describe(plan, &model, &data, &fit);
     let plane = plan.plots.as_ref().and_then(|_| Plane::new(&meta, &data.train));
     let mut snapshots = Snapshots { every: fit.epochs.div_ceil(MAX_FRAMES).max(1), frames: Vec::new() };
-    let history = train(plan, &fit, &mut model, &data.train, &meta, plane.is_some().then_some(&mut snapshots))?;
+    let snaps = plane.is_some().then_some(&mut snapshots);
+    let history = train(plan, &fit, &mut model, &data.train, &meta, snaps, world)?;
     if let StopReason::Interrupted { epoch, batch } = history.stop {
         return Err(Interrupted(format!(
             "interrupted at epoch {epoch}, batch {batch} ({}); checkpoint saved to {1}; continue with `mlp train --resume {1}`; {2} was not written",
@@ -122,6 +135,9 @@ pub(crate) fn fit_and_save(plan: &TrainPlan, tuning: Option<serde_json::Value>) 
         .into());
     }
     let saved = SavedModel { model, meta: ModelMeta { history: Some(HistorySummary::of(&history)), ..meta } };
+    if !world.is_root() {
+        return Ok(Trained { saved, data, history, written: Vec::new() });
+    }
     model_file::save(&plan.out, &saved)?;
     let mut written = vec![plan.out.clone()];
     written.extend(side_outputs(plan, &saved, &data, &history, plane.as_ref(), snapshots.frames)?);
@@ -253,7 +269,8 @@ fn describe(plan: &TrainPlan, model: &Model, data: &TrainData, fit: &FitConfig) 
 }
 
 /// Trains `model` with the callbacks (progress, the demo's plateau stopper, weight snapshots for
-/// the animation) and checkpoints. A diverged run keeps its last finite weights (see [`diverged`]).
+/// the animation) and checkpoints, with `--shards` sharded gradients summed through `world`'s
+/// exchange. A diverged run keeps its last finite weights (see [`diverged`]).
 fn train(
     plan: &TrainPlan,
     fit: &FitConfig,
@@ -261,12 +278,17 @@ fn train(
     data: &Dataset,
     meta: &ModelMeta,
     snapshots: Option<&mut Snapshots>,
+    world: &mut World,
 ) -> Result<History> {
     let mut progress = Progress::new(plan.log_format, plan.quiet);
     let mut plateau = mlp::recipes::Spirals::new(fit.seed).stopper;
     let ck_path = plan.checkpoint.clone();
-    let mut sink = |ck: &Checkpoint| model_file::save_checkpoint(&ck_path, ck, meta);
+    let root = world.is_root();
+    let mut sink = |ck: &Checkpoint| if root { model_file::save_checkpoint(&ck_path, ck, meta) } else { Ok(()) };
     let mut trainer = Trainer::new(fit).interrupt(&INTERRUPT).checkpoints(plan.checkpoint_every, &mut sink);
+    if plan.shards > 1 || world.size() > 1 {
+        trainer = trainer.sharded(plan.shards, world.exchange(plan.shards)?);
+    }
     trainer = trainer.callback(&mut progress);
     if plan.demo {
         trainer = trainer.callback(&mut plateau);
@@ -283,7 +305,7 @@ fn train(
     };
     match result {
         Ok(h) => Ok(h),
-        Err(e @ Error::NonFinite { .. }) => Err(diverged(plan, e, model, meta)),
+        Err(e @ Error::NonFinite { .. }) if root => Err(diverged(plan, e, model, meta)),
         Err(e) => Err(e.into()),
     }
 }

@@ -472,7 +472,7 @@ pub fn run(args: TuneArgs) -> Result<()> {
         "resampling": resampling,
         "results": results.join("results.json").display().to_string(),
     });
-    let trained = fit_and_save(&final_plan, Some(tuning))?;
+    let trained = fit_and_save(&final_plan, Some(tuning), &mut crate::world::World::detect()?)?;
     let loss = trained.saved.meta.loss;
     let threads = final_plan.fit.threads;
     let train_scores = headline(&trained.saved.model, &trained.data.train, loss, threads)?;
