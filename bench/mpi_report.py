@@ -90,6 +90,7 @@ def main():
     ap.add_argument("--svg")
     ap.add_argument("--rate", default="")
     ap.add_argument("--delay", default="")
+    ap.add_argument("--netem", default="1", help="0: the links had no added delay; the model adds --delay")
     ap.add_argument("--load", default="")
     ap.add_argument("--cores", default="")
     a = ap.parse_args()
@@ -118,7 +119,14 @@ def main():
         return
     x, y = fitted
     p(f"\nLink fitted to the {link} exchange times: bandwidth {8 / x / 1e6:.2f} Gbit/s effective, "
-      f"{1e3 * y:.0f} µs per message step.\n")
+      f"{1e3 * y:.0f} µs per message step.")
+    if a.netem == "0" and a.delay:
+        unit = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+        num = "".join(ch for ch in a.delay if ch.isdigit() or ch == ".")
+        extra = float(num) * unit.get(a.delay[len(num):], 1e-3)
+        y += extra
+        p(f"The links carried no added delay (no sch_netem): the model adds {a.delay} per message step.")
+    p("")
     p("| network | T1 compute (ms) | N | exchange (ms) | strong speed-up | weak efficiency |")
     p("|---|---:|---:|---:|---:|---:|")
     for net in ("seed", "large"):

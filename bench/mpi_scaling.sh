@@ -4,13 +4,16 @@
 # over two links:
 #   loopback  every rank on this host, OpenMPI's TCP transport over `lo`;
 #   veth      every rank in a network namespace of its own (a simulated host), joined through a
-#             bridge by veth links shaped with tc netem to RATE and DELAY one way (default
-#             10 Gbit/s, 50 µs), OpenMPI's TCP transport on those links only.
+#             bridge by veth links shaped with tc to RATE each way (default 10 Gbit/s) and, when
+#             the kernel has sch_netem, DELAY one way (default 50 µs; without netem, tbf shapes
+#             the rate only and the report adds DELAY in its model); OpenMPI's TCP transport on
+#             those links only. PMIx (rank ↔ mpirun) is told to listen on the bridge, which the
+#             namespaces reach, instead of loopback, which they do not.
 # Prints a Markdown table; writes bench/mpi_scaling.csv and bench/mpi_scaling.svg and the
 # predicted speed-up at 2–64 nodes (bench/mpi_report.py).
 #
 #   bench/mpi_scaling.sh                  # needs root for the namespaces (skipped otherwise)
-#   NS="1 2 4" STEPS_ROWS=6400 RATE=10gbit DELAY=50us bench/mpi_scaling.sh
+#   NS="1 2 4" ROWS=6400 RATE=10gbit DELAY=50us bench/mpi_scaling.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,8 +31,12 @@ out_csv="bench/mpi_scaling.csv"
 work="$(mktemp -d)"
 trap 'cleanup_ns; rm -rf "$work"' EXIT
 
-cargo build --release -p mlp-cli --features mpi --target-dir "$target" --quiet
-bin="$target/release/mlp"
+# MLP_MPI_BIN: an `mpi` build already made (else built here, apart from the default build).
+bin="${MLP_MPI_BIN:-}"
+if [ -z "$bin" ]; then
+  cargo build --release -p mlp-cli --features mpi --target-dir "$target" --quiet
+  bin="$target/release/mlp"
+fi
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_mpi_yield_when_idle=1
 
 # The first ROWS MNIST training images (the same rows for every run).
@@ -54,12 +61,23 @@ cleanup_ns() {
   fi
 }
 
-# NMAX namespaces mlpb0.. with 10.231.0.(i+1)/24 on veth links to bridge mlpbr0; each direction
-# of each link shaped to RATE with half of DELAY (so one way host to host is DELAY).
+# NMAX namespaces mlpb0.. with 10.231.0.(i+1)/24 on veth links to bridge mlpbr0 (10.231.0.254);
+# each direction of each link shaped to RATE, with half of DELAY when netem exists (so one way
+# host to host is DELAY).
+netem=1
+shape() { # dev [netns]
+  local ns=(${2:+ip netns exec "$2"})
+  if [ "$netem" = 1 ] && "${ns[@]}" tc qdisc add dev "$1" root netem delay "$half" rate "$RATE" limit 100000 2>/dev/null; then
+    return
+  fi
+  netem=0
+  "${ns[@]}" tc qdisc replace dev "$1" root tbf rate "$RATE" burst 1mb latency 10ms
+}
 setup_ns() {
-  local nmax=$1 half
+  local nmax=$1
   half="$(python3 -c "import re,sys; v=re.match(r'([0-9.]+)(\w+)', sys.argv[1]); print(f'{float(v[1])/2:g}{v[2]}')" "$DELAY")"
   ip link add mlpbr0 type bridge
+  ip addr add 10.231.0.254/24 dev mlpbr0
   ip link set mlpbr0 up
   ns_up=1
   for i in $(seq 0 $((nmax - 1))); do
@@ -69,9 +87,10 @@ setup_ns() {
     ip -n "mlpb$i" addr add "10.231.0.$((i + 1))/24" dev eth0
     ip -n "mlpb$i" link set eth0 up
     ip -n "mlpb$i" link set lo up
-    ip netns exec "mlpb$i" tc qdisc add dev eth0 root netem delay "$half" rate "$RATE" limit 100000
-    tc qdisc add dev "mlpv$i" root netem delay "$half" rate "$RATE" limit 100000
+    shape eth0 "mlpb$i"
+    shape "mlpv$i"
   done
+  [ "$netem" = 1 ] || echo "(no sch_netem in this kernel: the links are rate-shaped with tbf, without added delay)" >&2
 }
 
 net_spec() {
@@ -90,7 +109,8 @@ run_one() { # link net n
     "${mpi[@]}" --mca btl_tcp_if_include lo "$bin" "${args[@]}" 2>"$log" >/dev/null
   else
     # Each rank enters the namespace of its rank number before exec'ing mlp.
-    "${mpi[@]}" --mca btl_tcp_if_include 10.231.0.0/24 \
+    PMIX_MCA_ptl_tcp_remote_connections=1 PMIX_MCA_ptl_tcp_if_include=mlpbr0 \
+      "${mpi[@]}" --mca btl_tcp_if_include 10.231.0.0/24 --mca oob_tcp_if_include mlpbr0 \
       bash -c 'exec ip netns exec "mlpb$OMPI_COMM_WORLD_RANK" "$@"' mlp "$bin" "${args[@]}" 2>"$log" >/dev/null
   fi
   # One CSV row per rank.
@@ -119,4 +139,4 @@ for link in $LINKS; do
 done
 echo "load average after the runs: $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) cores" >&2
 python3 bench/mpi_report.py "$work/rows.txt" --csv "$out_csv" --svg bench/mpi_scaling.svg \
-  --rate "$RATE" --delay "$DELAY" --load "$(cut -d' ' -f1-3 /proc/loadavg)" --cores "$(nproc)"
+  --rate "$RATE" --delay "$DELAY" --netem "$netem" --load "$(cut -d' ' -f1-3 /proc/loadavg)" --cores "$(nproc)"
