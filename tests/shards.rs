@@ -1,7 +1,9 @@
 //! Sharded gradients: one shard is today's path bit for bit; K shards give the same bits whether one process computes them all or N processes (threads here, each with its own session, joined by an in-memory exchange that behaves as the MPI one: each process computes its own shards, the sums are done in shard order) share them, for N dividing K or not; and the gradient of K shards is the batch's gradient.
 
 use mlp::data::{Dataset, Targets};
-use mlp::train::{FitConfig, History, LocalShards, SHARD_FIGURES, ShardExchange, Trainer, shard_range, sum_in_shard_order};
+use mlp::train::{
+    FitConfig, History, LocalShards, SHARD_FIGURES, ShardExchange, Trainer, shard_range, sum_in_shard_order,
+};
 use mlp::{Loss, Matrix, Model, ModelConfig, OptimizerConfig};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -12,7 +14,9 @@ fn data(rows: usize) -> Dataset {
     let mut rng = ChaCha8Rng::seed_from_u64(4);
     let cols = 12;
     let x: Vec<f32> = (0..rows * cols).map(|_| StandardNormal.sample(&mut rng)).collect();
-    let labels = (0..rows).map(|r| usize::from(x[r * cols] > 0.0) + usize::from(x[r * cols + 1] * x[r * cols + 2] > 0.3)).collect();
+    let labels = (0..rows)
+        .map(|r| usize::from(x[r * cols] > 0.0) + usize::from(x[r * cols + 1] * x[r * cols + 2] > 0.3))
+        .collect();
     Dataset::new(Matrix::new(rows, cols, x), Targets::Classes { labels, n_classes: 3 })
 }
 
@@ -165,8 +169,13 @@ fn k_shards_give_the_same_bits_on_one_process_or_any_number() {
 fn the_sharded_gradient_is_the_batch_gradient() {
     // One full-batch SGD step: sharded and unsharded differ only by rounding.
     let spec = "16:tanh,3:softmax";
-    let cfg =
-        FitConfig { epochs: 1, batch_size: 203, validation_split: 0.0, clip_norm: None, ..config(OptimizerConfig::sgd(1.0)) };
+    let cfg = FitConfig {
+        epochs: 1,
+        batch_size: 203,
+        validation_split: 0.0,
+        clip_norm: None,
+        ..config(OptimizerConfig::sgd(1.0))
+    };
     let start = ModelConfig::parse(12, spec).unwrap().init(2).unwrap();
     let (plain, _) = train_local(spec, &cfg, None);
     let (sharded, _) = train_local(spec, &cfg, Some(7));

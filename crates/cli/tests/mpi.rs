@@ -156,8 +156,21 @@ fn an_mnist_subset_gives_the_same_tensors_at_every_process_count() {
     same_bits_at_every_n(
         "mnist",
         &[
-            "train", "--data", sub, "--layers", "64:relu,10:softmax", "--epochs", "2", "--batch-size", "100", "--shards",
-            "4", "--seed", "1", "--threads", "1",
+            "train",
+            "--data",
+            sub,
+            "--layers",
+            "64:relu,10:softmax",
+            "--epochs",
+            "2",
+            "--batch-size",
+            "100",
+            "--shards",
+            "4",
+            "--seed",
+            "1",
+            "--threads",
+            "1",
         ],
     );
     let _ = std::fs::remove_dir_all(&d);
@@ -187,7 +200,8 @@ fn a_checkpoint_written_by_four_ranks_resumes_on_three_to_the_same_bytes() {
     let args = |extra: &[&str]| [RESUMABLE, extra].concat();
     let whole = args(&["--epochs", "6", "--out", "whole.safetensors"]);
     check(&mpirun(&bin, 4, &d, &whole).output().unwrap(), "the uninterrupted run at -np 4");
-    let first = args(&["--epochs", "3", "--checkpoint-every", "3", "--checkpoint", "ck.safetensors", "--out", "a.safetensors"]);
+    let first =
+        args(&["--epochs", "3", "--checkpoint-every", "3", "--checkpoint", "ck.safetensors", "--out", "a.safetensors"]);
     check(&mpirun(&bin, 4, &d, &first).output().unwrap(), "the first half at -np 4");
     assert!(d.join("ck.safetensors").is_file(), "rank 0 wrote no checkpoint");
     let rest = ["train", "--resume", "ck.safetensors", "--epochs", "6", "--out", "resumed.safetensors", "-q"];
