@@ -74,9 +74,11 @@ impl MpiWorld {
         Ok(Box::new(MpiShards::new(self.universe.world(), self.rank, self.size, shards, watch)))
     }
 
-    /// Ends every process of the run, this rank having said why.
-    pub fn abort(&self, why: &str) -> ! {
-        eprintln!("mlp: rank {} of {}: {why}; stopping every rank", self.rank, self.size);
+    /// Ends every process of the run, this rank having said why (when given).
+    pub fn abort(&self, why: Option<&str>) -> ! {
+        if let Some(why) = why {
+            eprintln!("mlp: rank {} of {}: {why}; stopping every rank", self.rank, self.size);
+        }
         self.universe.world().abort(2)
     }
 }

@@ -86,7 +86,9 @@ impl World {
         if let (Err(e), Some(w)) = (&result, self.mpi.as_ref())
             && self.size > 1
         {
-            w.abort(&crate::one_line(e));
+            // An interruption reaches every rank; only rank 0, which wrote the checkpoint, says so.
+            let echo = self.rank == 0 || e.downcast_ref::<crate::Interrupted>().is_none();
+            w.abort(echo.then(|| crate::one_line(e)).as_deref());
         }
         result
     }

@@ -265,6 +265,42 @@ fn killing_one_rank_ends_every_rank_within_30_s_naming_it() {
 }
 
 #[test]
+fn a_hung_rank_ends_every_rank_once_the_timeout_passes() {
+    let Some(bin) = mpi_bin("hang") else { return };
+    let d = scratch("hang");
+    let long = [RESUMABLE, &["--epochs", "100000", "--out", "m.safetensors"]].concat();
+    let mut cmd = mpirun(&bin, 3, &d, &long);
+    let mut job = cmd.env("MLP_MPI_TIMEOUT", "5").stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let start = Instant::now();
+    let pid = loop {
+        if let Some(p) = rank_pid(job.id(), 2) {
+            break p;
+        }
+        assert!(start.elapsed() < Duration::from_secs(60), "rank 2 never started");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    std::thread::sleep(Duration::from_secs(4));
+    assert!(job.try_wait().unwrap().is_none(), "the run ended before the stop");
+    // SIGSTOP: rank 2 stays alive but never answers (a hang mpirun cannot see).
+    Command::new("kill").args(["-STOP", &pid.to_string()]).status().unwrap();
+    let stopped = Instant::now();
+    while job.try_wait().unwrap().is_none() {
+        if stopped.elapsed() > Duration::from_secs(30) {
+            let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+            let _ = job.kill();
+            panic!("the run was still going 30 s after rank 2 hung (MLP_MPI_TIMEOUT=5)");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+    let out = job.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("the other ranks did not answer for 5 s") && err.contains("a rank died or hung"), "{err}");
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
 fn a_build_without_the_feature_refuses_to_run_under_mpirun() {
     if mpi_bin("refusal").is_none() {
         return;
