@@ -342,9 +342,9 @@ impl<B: Backend> Session<B> {
     }
 
     /// Computes each batch's gradient as the sum, in shard order, of `shards` shards' gradients
-    /// (see [`super::shards`]), the shards spread over processes by `exchange`
-    /// ([`super::LocalShards`] for one process). One shard on one process is the unsharded
-    /// path, bit for bit. Set before the first batch; L-BFGS is not sharded.
+    /// (see [`super::shard_rows`] and [`ShardExchange`]), the shards spread over processes by
+    /// `exchange` ([`super::LocalShards`] for one process). One shard on one process is the
+    /// unsharded path, bit for bit. Set before the first batch; L-BFGS is not sharded.
     pub fn set_sharding(&mut self, shards: usize, exchange: Box<dyn ShardExchange>) -> Result<()> {
         if self.began {
             return Err(Error::config("shards (--shards)", "must be set before training begins"));
