@@ -123,7 +123,7 @@ pub fn dead_units(dir: &Path, epochs: &[usize], series: &[(&str, &[f64])]) -> Re
         title: "Dead units (fraction per hidden layer)",
         epochs,
         series,
-        legend_at: SeriesLabelPosition::UpperLeft,
+        legend_at: SeriesLabelPosition::LowerRight,
     };
     let (png, svg) = (dir.join("dead_units.png"), dir.join("dead_units.svg"));
     chart

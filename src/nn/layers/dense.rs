@@ -169,9 +169,9 @@ impl<Bk: Backend> LayerOps<Bk> for Dense<Bk> {
         let (tr, g) = rest.split_at_mut(u);
         let mut total = 0.0;
         for r in 0..rows {
-            for j in 0..u {
-                y[j] = be.get(&self.a, r * u + j);
-                tr[j] = be.get(t, r * u + j);
+            for (j, (yj, tj)) in y.iter_mut().zip(tr.iter_mut()).enumerate() {
+                *yj = be.get(&self.a, r * u + j);
+                *tj = be.get(t, r * u + j);
             }
             let wr = w.map_or(1.0, |w| be.get(w, r));
             total += wr * loss.row(y, tr, grad_scale.is_some().then_some(&mut *g));

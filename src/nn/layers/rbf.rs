@@ -124,9 +124,9 @@ impl<B: Backend> LayerOps<B> for Rbf<B> {
         }
         for r in 0..rows {
             let xn: f64 = (0..fi).map(|k| be.get(x, r * fi + k).powi(2)).sum();
-            for j in 0..u {
+            for (j, &norm) in self.per_unit.iter().enumerate() {
                 let i = r * u + j;
-                let d2 = (xn - 2.0 * be.get(&self.d2, i) + self.per_unit[j]).max(0.0);
+                let d2 = (xn - 2.0 * be.get(&self.d2, i) + norm).max(0.0);
                 let s = be.get(&params[SIGMA].value, j);
                 be.set(&mut self.d2, i, d2);
                 be.set(&mut self.a, i, (-d2 / (s * s)).exp());
@@ -147,17 +147,16 @@ impl<B: Backend> LayerOps<B> for Rbf<B> {
         let (c, rest) = params.split_at_mut(SIGMA);
         let (c, sigma) = (&mut c[C], &mut rest[0]);
         self.per_unit.iter_mut().for_each(|s| *s = 0.0);
-        for r in 0..rows {
-            let mut row_sum = 0.0;
-            for j in 0..u {
+        for (r, row_sum) in self.per_row.iter_mut().enumerate().take(rows) {
+            *row_sum = 0.0;
+            for (j, col_sum) in self.per_unit.iter_mut().enumerate() {
                 let i = r * u + j;
                 let (s, h, da) = (be.get(&sigma.value, j), be.get(&self.a, i), be.get(&self.da, i));
                 let g = -da * h / (s * s);
                 be.set(&mut self.g, i, g);
-                self.per_unit[j] += g;
-                row_sum += g;
+                *col_sum += g;
+                *row_sum += g;
             }
-            self.per_row[r] = row_sum;
         }
         if self.learn_sigma {
             for j in 0..u {
@@ -174,19 +173,19 @@ impl<B: Backend> LayerOps<B> for Rbf<B> {
         // dC (in, units) = xᵀ (in, rows) · g (rows, units), then −2·that + 2·C ⊙ colsum(g).
         be.matmul(fi, u, rows, x, true, &self.g, false, &mut c.grad, false);
         for k in 0..fi {
-            for j in 0..u {
+            for (j, &col_sum) in self.per_unit.iter().enumerate() {
                 let i = k * u + j;
-                let v = -2.0 * be.get(&c.grad, i) + 2.0 * be.get(&c.value, i) * self.per_unit[j];
+                let v = -2.0 * be.get(&c.grad, i) + 2.0 * be.get(&c.value, i) * col_sum;
                 be.set(&mut c.grad, i, v);
             }
         }
         if let Some(dx) = dx {
             // dx (rows, in) = g (rows, units) · Cᵀ (units, in), then 2·x ⊙ rowsum(g) − 2·that.
             be.matmul(rows, fi, u, &self.g, false, &c.value, true, dx, false);
-            for r in 0..rows {
+            for (r, &row_sum) in self.per_row.iter().enumerate().take(rows) {
                 for k in 0..fi {
                     let i = r * fi + k;
-                    let v = 2.0 * be.get(x, i) * self.per_row[r] - 2.0 * be.get(dx, i);
+                    let v = 2.0 * be.get(x, i) * row_sum - 2.0 * be.get(dx, i);
                     be.set(dx, i, v);
                 }
             }
