@@ -2,7 +2,7 @@
 
 use crate::backend::{Backend, Cpu};
 use crate::error::{Error, Result};
-use crate::loss::Loss;
+use crate::loss::{CustomLoss, Loss};
 use crate::nn::{Model, Net};
 use crate::tensor::Matrix;
 
@@ -59,7 +59,29 @@ pub fn relative_error(analytic: f64, numeric: f64) -> f64 {
 /// agrees to about 1e-8; a wrong one is off by order 1. Penalties (L1/L2) are not part of `L`:
 /// the optimizer adds their gradient (see [`crate::optim::update_slice`]).
 pub fn gradcheck(model: &Model, loss: Loss, x: &Matrix, t: &Matrix, eps: f64) -> Result<GradCheck> {
-    check_mode(model, loss, x, t, eps, false)
+    check_mode(model, Objective::Builtin(loss), x, t, eps, false)
+}
+
+/// [`gradcheck`] for a user-defined loss: its [`CustomLoss::row`] gradient, carried back through
+/// the output activation and every layer, against finite differences of its value.
+pub fn gradcheck_custom(model: &Model, loss: &dyn CustomLoss, x: &Matrix, t: &Matrix, eps: f64) -> Result<GradCheck> {
+    check_mode(model, Objective::Custom(loss), x, t, eps, false)
+}
+
+/// The loss a check differentiates.
+#[derive(Clone, Copy)]
+enum Objective<'a> {
+    Builtin(Loss),
+    Custom(&'a dyn CustomLoss),
+}
+
+impl Objective<'_> {
+    fn eval(self, net: &mut Net<Cpu<f64>>, rows: usize, t: &<Cpu<f64> as Backend>::Buf, grad: Option<f64>) -> f64 {
+        match self {
+            Objective::Builtin(loss) => net.loss(loss, rows, t, None, grad),
+            Objective::Custom(loss) => net.custom_loss(loss, rows, t, None, grad),
+        }
+    }
 }
 
 /// [`gradcheck`] in train mode: dropout applies the mask drawn for step 0 of seed 0 (the same
@@ -67,10 +89,17 @@ pub fn gradcheck(model: &Model, loss: Loss, x: &Matrix, t: &Matrix, eps: f64) ->
 /// statistics (and its running statistics move at every evaluation, which train-mode outputs do
 /// not read).
 pub fn gradcheck_training(model: &Model, loss: Loss, x: &Matrix, t: &Matrix, eps: f64) -> Result<GradCheck> {
-    check_mode(model, loss, x, t, eps, true)
+    check_mode(model, Objective::Builtin(loss), x, t, eps, true)
 }
 
-fn check_mode(model: &Model, loss: Loss, x: &Matrix, t: &Matrix, eps: f64, training: bool) -> Result<GradCheck> {
+fn check_mode(
+    model: &Model,
+    loss: Objective<'_>,
+    x: &Matrix,
+    t: &Matrix,
+    eps: f64,
+    training: bool,
+) -> Result<GradCheck> {
     model.check()?;
     if x.cols != model.config.input_dim || t.cols != model.config.output_dim() || x.rows != t.rows || x.rows == 0 {
         return Err(Error::Data(format!(
@@ -91,11 +120,11 @@ fn check_mode(model: &Model, loss: Loss, x: &Matrix, t: &Matrix, eps: f64, train
     let tb = be.upload(&t.data);
     let mean_loss = |net: &mut Net<Cpu<f64>>| {
         net.forward(rows);
-        net.loss(loss, rows, &tb, None, None) / rows as f64
+        loss.eval(net, rows, &tb, None) / rows as f64
     };
     let loss0 = mean_loss(&mut net);
     net.forward(rows);
-    net.loss(loss, rows, &tb, None, Some(1.0 / rows as f64));
+    loss.eval(&mut net, rows, &tb, Some(1.0 / rows as f64));
     net.backward(rows);
 
     // Every trainable tensor, element by element: nudge it both ways and difference the loss.

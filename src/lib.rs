@@ -27,4 +27,4 @@ pub use loss::Loss;
 pub use nn::{Activation, Init, LayerConfig, Model, ModelConfig};
 pub use optim::{LrSchedule, OptimizerConfig};
 pub use tensor::Matrix;
-pub use train::{FitConfig, History, Predictor, Trainer};
+pub use train::{FitConfig, History, Predictor, Trainer, custom};

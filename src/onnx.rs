@@ -16,6 +16,7 @@
 //! | `prelu`                               | `PRelu` with the learned slopes as a `[units]` initializer       |
 //! | `softmax`                             | `Softmax(axis=-1)`                                               |
 //! | `maxout(k)`                           | `Reshape(·, [-1, units, k])` → `ReduceMax(axes=[2], keepdims=0)` |
+//! | radial basis units (`rbf`)            | `ReduceSumSquare` + `Gemm(x, −2C, ‖c‖²)` → `Add` → `Relu` → `Mul(−1/σ²)` → `Exp` |
 //!
 //! The graph's input is `input`, float `[N, input_dim]`, and its output `output`, float
 //! `[N, output_dim]`, with `N` a symbolic batch size.
@@ -243,6 +244,10 @@ pub fn export(model: &Model, scaling: Option<(&[f32], &[f32])>) -> Result<Vec<u8
                 x = activation_nodes(&mut g, &name, l, p, x);
                 continue;
             }
+            LayerKind::Rbf { .. } => {
+                x = rbf_nodes(&mut g, &format!("rbf_{}", i + 1), cfg.layer_input(i), l.units, p, x);
+                continue;
+            }
             #[allow(unreachable_patterns)] // the test-only kinds
             _ => {
                 return Err(Error::Data(format!(
@@ -286,9 +291,10 @@ pub fn export(model: &Model, scaling: Option<(&[f32], &[f32])>) -> Result<Vec<u8
     let spec: Vec<String> = cfg
         .layers
         .iter()
-        .map(|l| match l.kind.spec() {
-            Some(k) => format!("{k}:{}", l.activation),
-            None => format!("{}:{}", l.units, l.activation),
+        .map(|l| match (l.kind.spec(), l.kind.unit_spec()) {
+            (Some(k), _) => format!("{k}:{}", l.activation),
+            (None, Some(k)) => format!("{}:{k}", l.units),
+            (None, None) => format!("{}:{}", l.units, l.activation),
         })
         .collect();
     let doc = format!(
@@ -306,6 +312,36 @@ pub fn export(model: &Model, scaling: Option<(&[f32], &[f32])>) -> Result<Vec<u8
         graph: Some(graph),
     };
     Ok(proto.encode_to_vec())
+}
+
+/// Radial basis units on `x`: `d² = Relu(‖x‖² + Gemm(x, −2·C, ‖c‖²))` (the clamp the library applies
+/// against roundoff), then `h = Exp(d² · (−1/σ²))`; returns the output's name.
+fn rbf_nodes(g: &mut GraphBuilder, name: &str, fan_in: usize, units: usize, p: &LayerParams, x: String) -> String {
+    let (centres, sigma) = (p.values("weight"), p.values("sigma"));
+    // −2·Cᵀ in PyTorch's [out, in] layout (transB=1), as the dense layers write theirs.
+    let mut w_t = vec![0.0f32; fan_in * units];
+    let mut norms = vec![0.0f32; units];
+    for (k, row) in centres.chunks_exact(units).enumerate() {
+        for (j, &v) in row.iter().enumerate() {
+            w_t[j * fan_in + k] = -2.0 * v;
+            norms[j] += v * v;
+        }
+    }
+    let inv: Vec<f32> = sigma.iter().map(|s| -1.0 / (s * s)).collect();
+    let w = g.f32_init(&format!("{name}.centres_x_minus2"), &[units, fan_in], &w_t);
+    let c = g.f32_init(&format!("{name}.centre_norms"), &[units], &norms);
+    let k = g.f32_init(&format!("{name}.minus_inv_sigma2"), &[units], &inv);
+    let xn = g.node(
+        "ReduceSumSquare",
+        &format!("{name}.input_norms"),
+        vec![x.clone()],
+        vec![attr_ints("axes", &[1]), attr_int("keepdims", 1)],
+    );
+    let cross = g.node("Gemm", &format!("{name}.gemm"), vec![x, w, c], vec![attr_int("transB", 1)]);
+    let d2 = g.node("Add", &format!("{name}.d2"), vec![cross, xn], vec![]);
+    let d2 = g.node("Relu", &format!("{name}.clamp"), vec![d2], vec![]);
+    let z = g.node("Mul", &format!("{name}.scaled"), vec![d2, k], vec![]);
+    g.node("Exp", &format!("{name}.exp"), vec![z], vec![])
 }
 
 /// The node(s) of layer `l`'s activation on `x`; returns the output's name.

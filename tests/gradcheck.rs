@@ -81,41 +81,46 @@ fn check(hidden: &[Activation], output: Activation, loss: Loss, seed: u64) -> f6
     worst
 }
 
+/// The output activations each loss is checked with.
+fn outputs_for(loss: Loss) -> Vec<Activation> {
+    match loss {
+        // Cross-entropies are defined on probabilities: softmax (fused) or sigmoid.
+        Loss::CategoricalCrossEntropy | Loss::SparseCategoricalCrossEntropy => vec![Activation::Softmax],
+        Loss::BinaryCrossEntropy => vec![Activation::Sigmoid],
+        Loss::Mse | Loss::Mae | Loss::Huber { .. } | Loss::LogCosh => {
+            let mut v = hidden_activations();
+            v.push(Activation::Softmax);
+            v
+        }
+        Loss::Hinge | Loss::SquaredHinge => vec![Activation::Linear, Activation::Tanh],
+        // Probabilities: softmax (from the logits) or sigmoid (clipped outputs).
+        Loss::KlDivergence => vec![Activation::Softmax, Activation::Sigmoid],
+        // Positive rates.
+        Loss::Poisson => vec![Activation::Softplus, Activation::Sigmoid, Activation::Softmax],
+        other => panic!("no output activations listed for the {other} loss yet: add them here"),
+    }
+}
+
+/// Every loss, with two Huber thresholds.
+const LOSSES: [Loss; 12] = [
+    Loss::Mse,
+    Loss::Mae,
+    Loss::BinaryCrossEntropy,
+    Loss::CategoricalCrossEntropy,
+    Loss::SparseCategoricalCrossEntropy,
+    Loss::Huber { delta: 1.0 },
+    Loss::Huber { delta: 0.3 },
+    Loss::LogCosh,
+    Loss::Hinge,
+    Loss::SquaredHinge,
+    Loss::KlDivergence,
+    Loss::Poisson,
+];
+
 #[test]
 fn every_activation_with_every_loss() {
-    let outputs_for = |loss: Loss| -> Vec<Activation> {
-        match loss {
-            // Cross-entropies are defined on probabilities: softmax (fused) or sigmoid.
-            Loss::CategoricalCrossEntropy | Loss::SparseCategoricalCrossEntropy => vec![Activation::Softmax],
-            Loss::BinaryCrossEntropy => vec![Activation::Sigmoid],
-            Loss::Mse | Loss::Mae | Loss::Huber { .. } | Loss::LogCosh => {
-                let mut v = hidden_activations();
-                v.push(Activation::Softmax);
-                v
-            }
-            Loss::Hinge | Loss::SquaredHinge => vec![Activation::Linear, Activation::Tanh],
-            // Probabilities: softmax (from the logits) or sigmoid (clipped outputs).
-            Loss::KlDivergence => vec![Activation::Softmax, Activation::Sigmoid],
-            // Positive rates.
-            Loss::Poisson => vec![Activation::Softplus, Activation::Sigmoid, Activation::Softmax],
-            other => panic!("no output activations listed for the {other} loss yet: add them here"),
-        }
-    };
     let mut seed = 0;
-    for loss in [
-        Loss::Mse,
-        Loss::Mae,
-        Loss::BinaryCrossEntropy,
-        Loss::CategoricalCrossEntropy,
-        Loss::SparseCategoricalCrossEntropy,
-        Loss::Huber { delta: 1.0 },
-        Loss::Huber { delta: 0.3 },
-        Loss::LogCosh,
-        Loss::Hinge,
-        Loss::SquaredHinge,
-        Loss::KlDivergence,
-        Loss::Poisson,
-    ] {
+    for loss in LOSSES {
         for output in outputs_for(loss) {
             for hidden in hidden_activations() {
                 seed += 1;
@@ -192,4 +197,30 @@ fn dropout_and_batchnorm_in_train_and_eval_mode() {
     let train = gradcheck_training(&model, Loss::CategoricalCrossEntropy, &x, &t, 1e-5).unwrap();
     let eval = gradcheck(&model, Loss::CategoricalCrossEntropy, &x, &t, 1e-5).unwrap();
     assert!(train.worst() < 1e-6 && eval.worst() < 1e-6 && (train.loss - eval.loss).abs() > 1e-3);
+}
+
+/// Radial basis units (learned and fixed widths, first and deeper layers, so that both the centre,
+/// width and input gradients are exercised) with every loss and each of its output activations.
+#[test]
+fn radial_basis_units_with_every_loss() {
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    let (rows, input, out) = (5, 3, 3);
+    let mut seed = 100;
+    for loss in LOSSES {
+        for output in outputs_for(loss) {
+            for hidden in ["4:rbf", "4:tanh,5:rbf(sigma=0.8,fixed)", "5:rbf(sigma=1.5),4:sigmoid"] {
+                seed += 1;
+                let spec = format!("{hidden},{out}:{output}");
+                let model =
+                    ModelConfig::parse(input, &spec).unwrap().with_init(mlp::Init::GlorotNormal).init(seed).unwrap();
+                let x = Matrix::new(rows, input, (0..rows * input).map(|_| StandardNormal.sample(&mut rng)).collect());
+                let t = targets(loss, rows, out, &mut rng);
+                let report = gradcheck(&model, loss, &x, &t, 1e-5).unwrap();
+                assert!(report.worst() <= 1e-6, "{spec} with {loss}: {:?}", report.layers);
+                // The learned widths are among the tensors checked, the fixed ones are not.
+                let sigmas = report.layers.iter().filter(|l| l.get("sigma").is_some()).count();
+                assert_eq!(sigmas, usize::from(!hidden.contains("fixed")), "{spec}: {:?}", report.layers);
+            }
+        }
+    }
 }

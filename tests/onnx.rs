@@ -195,3 +195,16 @@ fn dropout_and_batchnorm_export_matches_predict() {
     check(&model, 7, 9);
     check(&model, 1, 10);
 }
+
+#[test]
+fn radial_basis_units_export_matches_predict() {
+    // Trained a little, so that the centres and widths are not their starting values.
+    let data = mlp::data::synth::blobs(60, &mlp::data::synth::BLOB_CENTERS, 1.0, 0);
+    let mut model = ModelConfig::parse(2, "6:rbf,4:tanh,3:rbf(sigma=0.7,fixed),3:softmax").unwrap().init(1).unwrap();
+    let fit =
+        mlp::FitConfig { optimizer: mlp::OptimizerConfig::adam(0.05), epochs: 5, batch_size: 16, ..Default::default() };
+    model.fit(&data, &fit).unwrap();
+    assert!(model.params[0].values("sigma").iter().any(|&s| (s - 1.0).abs() > 1e-3), "the widths moved");
+    check(&model, 7, 9);
+    check(&model, 1, 10);
+}

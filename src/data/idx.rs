@@ -1,4 +1,4 @@
-//! The IDX reader (the MNIST file layout), raw or gzip-compressed, and the MNIST loader built on it.
+//! The IDX reader (the MNIST file layout), raw or gzip-compressed, and the loaders built on it: any IDX image set (MNIST, Fashion-MNIST, KMNIST, EMNIST; any image size, the classes read from the labels) and MNIST itself.
 //!
 //! An IDX file is a big-endian header, `00 00 <type> <n_dims>` then one `u32` per dimension,
 //! followed by the data. Only unsigned bytes (type `0x08`) are read, which is what MNIST uses:
@@ -33,9 +33,120 @@ pub enum MnistSplit {
 /// Reads an IDX file of `u8` images (raw or gzip) as a matrix with one image per row, pixels
 /// scaled from `0..=255` to `[0, 1]`.
 pub fn read_images(path: &Path) -> Result<Matrix> {
+    Ok(read_images_sized(path)?.0)
+}
+
+/// [`read_images`] with the image size `(rows, cols)` the file declares.
+pub fn read_images_sized(path: &Path) -> Result<(Matrix, (usize, usize))> {
     let (dims, bytes) = read_idx(path, IMAGES_MAGIC, "images")?;
-    let (n, pixels) = (dims[0] as usize, dims[1] as usize * dims[2] as usize);
-    Ok(Matrix::new(n, pixels, bytes.iter().map(|&b| f32::from(b) / 255.0).collect()))
+    let (n, size) = (dims[0] as usize, (dims[1] as usize, dims[2] as usize));
+    if size.0 == 0 || size.1 == 0 {
+        return Err(Error::format(
+            path,
+            format!("declares {}×{} images; an image needs at least one pixel", size.0, size.1),
+        ));
+    }
+    Ok((Matrix::new(n, size.0 * size.1, bytes.iter().map(|&b| f32::from(b) / 255.0).collect()), size))
+}
+
+/// One split of an IDX image set: the images (one per row, in `[0, 1]`), their size and their raw labels.
+#[derive(Clone, Debug, PartialEq)]
+pub struct IdxSet {
+    /// Pixels, `(n, rows × cols)`.
+    pub x: Matrix,
+    /// `(rows, cols)` of every image.
+    pub size: (usize, usize),
+    /// The label byte of each image, as the file has it (EMNIST letters: 1–26).
+    pub labels: Vec<u8>,
+}
+
+impl IdxSet {
+    /// The distinct label values, in increasing order: the classes a model trained on this set knows.
+    pub fn label_values(&self) -> Vec<u8> {
+        let mut seen = [false; 256];
+        self.labels.iter().for_each(|&l| seen[l as usize] = true);
+        (0..=255u8).filter(|&l| seen[l as usize]).collect()
+    }
+
+    /// As a dataset whose class `k` is `values[k]`; a label not among `values` is an error naming it.
+    pub fn to_dataset(&self, values: &[u8], labels_path: &Path) -> Result<Dataset> {
+        let mut index = [usize::MAX; 256];
+        values.iter().enumerate().for_each(|(k, &v)| index[v as usize] = k);
+        let labels = self
+            .labels
+            .iter()
+            .enumerate()
+            .map(|(i, &l)| match index[l as usize] {
+                usize::MAX => Err(Error::format(
+                    labels_path,
+                    format!(
+                        "label {i} is {l}, which is not one of the model's classes ({}); give it images of the same set",
+                        values.iter().map(u8::to_string).collect::<Vec<_>>().join(", ")
+                    ),
+                )),
+                k => Ok(k),
+            })
+            .collect::<Result<Vec<usize>>>()?;
+        Ok(Dataset::new(self.x.clone(), Targets::Classes { labels, n_classes: values.len() }))
+    }
+}
+
+/// Loads one split of an IDX image set from `dir` (or `dir/mnist`): images of any size and labels
+/// of any byte value, e.g. EMNIST letters (28×28, labels 1–26), KMNIST or Fashion-MNIST. Returns
+/// the set and the path of its labels file (for messages). The files are found as for
+/// [`load_mnist`], or by any name holding `train-images`/`test-images`/`t10k-images` (and
+/// `-labels`) with `idx3-ubyte`/`idx1-ubyte` (`emnist-letters-train-images-idx3-ubyte.gz`).
+pub fn load_idx(dir: &Path, split: MnistSplit) -> Result<(IdxSet, PathBuf)> {
+    let prefixes: &[&str] = match split {
+        MnistSplit::Train => &["train"],
+        MnistSplit::Test => &["t10k", "test"],
+    };
+    let images_path = find_idx_file(dir, prefixes, "images", "idx3")?;
+    let labels_path = find_idx_file(dir, prefixes, "labels", "idx1")?;
+    let (x, size) = read_images_sized(&images_path)?;
+    let (_, labels) = read_idx(&labels_path, LABELS_MAGIC, "labels")?;
+    if x.rows != labels.len() {
+        return Err(Error::format(
+            &images_path,
+            format!(
+                "has {} images but {} has {} labels; the two files must come from the same split, re-download them",
+                x.rows,
+                labels_path.display(),
+                labels.len()
+            ),
+        ));
+    }
+    Ok((IdxSet { x, size, labels }, labels_path))
+}
+
+/// The MNIST spelling of a file if there is one, else the first (by name) file in `dir` or
+/// `dir/mnist` whose name holds `{prefix}-{kind}` and `{idx}-ubyte`.
+fn find_idx_file(dir: &Path, prefixes: &[&str], kind: &str, idx: &str) -> Result<PathBuf> {
+    if let Ok(p) = find_mnist_file(dir, prefixes[0], kind, idx) {
+        return Ok(p);
+    }
+    for base in [dir.to_path_buf(), dir.join("mnist")] {
+        let Ok(entries) = std::fs::read_dir(&base) else { continue };
+        let mut names: Vec<PathBuf> =
+            entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.is_file()).collect();
+        names.sort();
+        let found = names.into_iter().find(|p| {
+            let name = p.file_name().map(|n| n.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
+            let idx_ok = name.contains(&format!("{idx}-ubyte"));
+            idx_ok && prefixes.iter().any(|pre| name.contains(&format!("{pre}-{kind}")))
+        });
+        if let Some(p) = found {
+            return Ok(p);
+        }
+    }
+    Err(Error::format(
+        dir,
+        format!(
+            "no IDX {kind} file found here or in its `mnist` subdirectory (looked for names with {}-{kind} and {idx}-ubyte); \
+             pass the directory that holds the IDX files, or set MLP_DATA_DIR",
+            prefixes.join("/")
+        ),
+    ))
 }
 
 /// Reads an IDX file of `u8` labels (raw or gzip).

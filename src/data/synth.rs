@@ -1,4 +1,4 @@
-//! Built-in synthetic datasets (spirals, circles, blobs, XOR, a noisy line) and the `name?key=value` specs that name them.
+//! Built-in synthetic datasets (spirals, circles, blobs, XOR, a noisy line, 1-D functions) and the `name?key=value` specs that name them.
 //!
 //! Every generator takes an explicit seed and draws from `ChaCha8Rng`, so a spec always gives the
 //! same rows. Rows come grouped by class (class 0 first); use [`Dataset::split`] or shuffled batches.
@@ -10,6 +10,7 @@
 //! | `blobs` | `n` per class (100), `sd` (1.0), `seed` (0) | 3 classes, centres (−2,−2), (0,2), (2,−2) |
 //! | `xor` | `targets` (`values` or `classes`; `values`) | 4 rows |
 //! | `linear` | `n` (100), `seed` (0) | 1 value column |
+//! | `function` | `f` (`sin`; also `cos`, `abs`, `square`, `step`, `sinc`, `gauss`), `n` (200), `noise` (0.1), `seed` (0) | 1 value column: `f(x)` plus noise, `x ~ U[−3, 3]` |
 
 use super::{Dataset, Targets};
 use crate::error::{Error, Result};
@@ -139,6 +140,33 @@ pub fn linear(n: usize, seed: u64) -> Dataset {
     Dataset::new(Matrix::new(n, 1, x), Targets::Values(Matrix::new(n, 1, y)))
 }
 
+/// The 1-D functions of the `function` dataset: the universal approximation theorem's demonstration.
+pub const FUNCTIONS: [&str; 7] = ["sin", "cos", "abs", "square", "step", "sinc", "gauss"];
+
+/// `n` points `x ~ U[−3, 3]` (sorted) with `y = f(x) + N(0, noise)`, `f` one of [`FUNCTIONS`];
+/// `None` for another name.
+///
+/// # Panics
+/// If `noise` is negative or not finite (specs are checked by [`builtin`]).
+pub fn function(f: &str, n: usize, noise: f32, seed: u64) -> Option<Dataset> {
+    let g: fn(f64) -> f64 = match f {
+        "sin" => f64::sin,
+        "cos" => f64::cos,
+        "abs" => f64::abs,
+        "square" => |x| x * x / 3.0,
+        "step" => |x| if x < 0.0 { 0.0 } else { 1.0 },
+        "sinc" => |x| if x == 0.0 { 1.0 } else { (PI * x).sin() / (PI * x) },
+        "gauss" => |x| (-x * x).exp(),
+        _ => return None,
+    };
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let noise = normal(f64::from(noise));
+    let mut x: Vec<f64> = (0..n).map(|_| rng.random_range(-3.0..=3.0)).collect();
+    x.sort_by(f64::total_cmp);
+    let y: Vec<f32> = x.iter().map(|&v| (g(v) + noise.sample(&mut rng)) as f32).collect();
+    Some(Dataset::new(Matrix::new(n, 1, x.iter().map(|&v| v as f32).collect()), Targets::Values(Matrix::new(n, 1, y))))
+}
+
 /// Builds a built-in dataset from a spec such as `spirals?n=1000&cycles=1.2&sd=0.03&seed=1`.
 ///
 /// A leading `builtin:` is stripped. Names, keys and defaults are in the [module table](self);
@@ -155,10 +183,11 @@ pub fn builtin(spec: &str) -> Result<Dataset> {
         "blobs" => &["n", "sd", "seed"],
         "xor" => &["targets"],
         "linear" => &["n", "seed"],
+        "function" => &["f", "n", "noise", "seed"],
         _ => {
             return Err(Error::config(
                 what,
-                format!("unknown name `{name}`; expected one of spirals, circles, blobs, xor, linear"),
+                format!("unknown name `{name}`; expected one of spirals, circles, blobs, xor, linear, function"),
             ));
         }
     };
@@ -201,6 +230,14 @@ pub fn builtin(spec: &str) -> Result<Dataset> {
                 return Err(args.err(format!("targets=`{other}` is not allowed; expected `values` or `classes`")));
             }
         },
+        "function" => {
+            let n = args.rows(200, 1)?;
+            let noise = args.float("noise", 0.1, |v| v >= 0.0, "a number >= 0")?;
+            let f = args.value("f").unwrap_or("sin");
+            function(f, n, noise, seed).ok_or_else(|| {
+                args.err(format!("f=`{f}` is not a function here; expected one of {}", FUNCTIONS.join(", ")))
+            })?
+        }
         _ => linear(args.rows(100, 1)?, seed),
     })
 }

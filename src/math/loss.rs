@@ -378,3 +378,15 @@ impl FromStr for Loss {
         })
     }
 }
+
+/// A loss defined by the user: trained on by `Trainer::custom_loss` and checked by
+/// `gradcheck::gradcheck_custom` like the built-in ones.
+pub trait CustomLoss: Send + Sync {
+    /// The name it is reported under (the history's `loss` is its value).
+    fn name(&self) -> &str;
+
+    /// The loss of one row, from the network's output `y` (after the output activation) and the
+    /// target row `t`; when `grad` is given, `dL/dy` into it (same length as `y`). The training
+    /// loss is the mean over the batch's rows (weighted by row weights where given).
+    fn row(&self, y: &[f64], t: &[f64], grad: Option<&mut [f64]>) -> f64;
+}

@@ -10,7 +10,7 @@ use std::str::FromStr;
 use crate::error::Error;
 
 /// How a layer's weights are drawn; biases start at zero.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Init {
@@ -27,6 +27,12 @@ pub enum Init {
     LecunNormal,
     /// All zeros (tests; a network of zeros cannot break symmetry).
     Zeros,
+    /// U(−limit, limit) whatever the fan: MXNet's `mx.init.uniform(scale)` (spec `uniform(0.01)`,
+    /// the default of the R package's `mx.model.FeedForward.create`, which the seed text trains with).
+    Uniform {
+        /// The half-width of the range.
+        limit: f32,
+    },
 }
 
 impl Init {
@@ -49,6 +55,7 @@ impl Init {
             Init::HeNormal => normal((2.0 / fi).sqrt(), rng),
             Init::LecunNormal => normal((1.0 / fi).sqrt(), rng),
             Init::Zeros => vec![0.0; n],
+            Init::Uniform { limit } => uniform(f64::from(limit), rng),
         }
     }
 
@@ -60,6 +67,9 @@ impl Init {
 
 impl fmt::Display for Init {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Init::Uniform { limit } = self {
+            return write!(f, "uniform({limit})");
+        }
         f.write_str(match self {
             Init::GlorotUniform => "glorot_uniform",
             Init::GlorotNormal => "glorot_normal",
@@ -67,6 +77,7 @@ impl fmt::Display for Init {
             Init::HeNormal => "he_normal",
             Init::LecunNormal => "lecun_normal",
             Init::Zeros => "zeros",
+            Init::Uniform { .. } => unreachable!("written above"),
         })
     }
 }
@@ -74,7 +85,18 @@ impl fmt::Display for Init {
 impl FromStr for Init {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self, Error> {
-        Ok(match s.trim().to_ascii_lowercase().as_str() {
+        let lower = s.trim().to_ascii_lowercase();
+        if let Some(arg) = lower.strip_prefix("uniform(").and_then(|r| r.strip_suffix(')')) {
+            let limit = arg.trim().strip_prefix("scale=").unwrap_or(arg.trim()).trim();
+            return match limit.parse::<f32>() {
+                Ok(limit) if limit > 0.0 && limit.is_finite() => Ok(Init::Uniform { limit }),
+                _ => Err(Error::config(
+                    format!("initializer '{s}'"),
+                    "uniform takes a half-width > 0, e.g. uniform(0.01) (MXNet's default)",
+                )),
+            };
+        }
+        Ok(match lower.as_str() {
             "glorot_uniform" | "xavier_uniform" => Init::GlorotUniform,
             "glorot_normal" | "xavier_normal" => Init::GlorotNormal,
             "he_uniform" | "kaiming_uniform" => Init::HeUniform,
@@ -84,7 +106,7 @@ impl FromStr for Init {
             _ => {
                 return Err(Error::config(
                     format!("initializer '{s}'"),
-                    "expected one of: glorot_uniform, glorot_normal, he_uniform, he_normal, lecun_normal, zeros",
+                    "expected one of: glorot_uniform, glorot_normal, he_uniform, he_normal, lecun_normal, zeros, uniform(LIMIT)",
                 ));
             }
         })

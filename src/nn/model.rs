@@ -66,15 +66,18 @@ impl LayerConfig {
         let units: usize = units_s.parse().map_err(|_| {
             Error::config(what(), format!("'{units_s}' is not a number of units; write units:activation, e.g. 64:relu"))
         })?;
-        let activation = match parts.next() {
-            Some(a) => a.parse()?,
-            None => Activation::Linear,
+        let (kind, activation) = match parts.next() {
+            Some(a) => match LayerKind::parse_unit_kind(a) {
+                Some(kind) => (kind.map_err(|msg| Error::config(what(), msg))?, Activation::Linear),
+                None => (LayerKind::Dense, a.parse()?),
+            },
+            None => (LayerKind::Dense, Activation::Linear),
         };
         let init = match parts.next() {
             Some(i) => i.parse()?,
             None => Init::default(),
         };
-        let layer = Self { kind: LayerKind::Dense, units, activation, init, l1: 0.0, l2: 0.0 };
+        let layer = Self { kind, units, activation, init, l1: 0.0, l2: 0.0 };
         if units == 0 {
             return Err(Error::config(what(), "a layer needs at least 1 unit"));
         }

@@ -131,6 +131,11 @@ impl<B: Backend> Net<B> {
     }
 
     /// The output layer's activation buffer.
+    /// Layer `l`'s output buffer `(max_rows, units)` after the last forward pass.
+    pub(crate) fn layer_output(&self, l: usize) -> &B::Buf {
+        self.layers[l].ops.output()
+    }
+
     pub(crate) fn output(&self) -> &B::Buf {
         self.layers.last().expect("a model has layers").ops.output()
     }
@@ -159,6 +164,19 @@ impl<B: Backend> Net<B> {
     pub fn loss(&mut self, loss: Loss, rows: usize, t: &B::Buf, w: Option<&B::Buf>, grad_scale: Option<f64>) -> f64 {
         let out = self.layers.last_mut().expect("a model has layers");
         out.ops.loss(&self.backend, &mut out.params, loss, rows, t, w, grad_scale)
+    }
+
+    /// [`Net::loss`] for a user-defined loss on the output after its activation.
+    pub fn custom_loss(
+        &mut self,
+        loss: &dyn crate::loss::CustomLoss,
+        rows: usize,
+        t: &B::Buf,
+        w: Option<&B::Buf>,
+        grad_scale: Option<f64>,
+    ) -> f64 {
+        let out = self.layers.last_mut().expect("a model has layers");
+        out.ops.custom_loss(&self.backend, &mut out.params, loss, rows, t, w, grad_scale)
     }
 
     /// Backpropagates the output gradient stored by [`Net::loss`] into every parameter's gradient.

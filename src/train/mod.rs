@@ -8,6 +8,8 @@
 
 mod callbacks;
 mod clock;
+pub mod custom;
+mod dead;
 mod eval;
 mod history;
 mod params;
@@ -18,10 +20,11 @@ mod session;
 mod shards;
 mod trainer;
 
-pub use callbacks::{BestTracker, Callback, Control, EarlyStopping, Event, PlateauStopper};
+pub use callbacks::{BestTracker, Callback, Control, EarlyStopping, Event, PlateauStopper, SeedStopper};
 #[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
 pub use clock::SystemClock;
 pub use clock::{Clock, default_clock};
+pub use dead::{DEFAULT_DEAD_WARN, dead_units_key};
 pub use eval::{Evaluation, evaluate, evaluate_on};
 pub use history::{EpochRecord, History, StopReason};
 pub use params::{BatchInfo, GradientHook, ParamView};
@@ -50,7 +53,7 @@ pub struct FitConfig {
     pub optimizer: OptimizerConfig,
     /// How the learning rate changes over epochs.
     pub schedule: LrSchedule,
-    /// Number of epochs.
+    /// Number of epochs; 0 trains nothing (the model comes back as it went in, to be scored untrained).
     pub epochs: usize,
     /// Rows per batch (the last batch of an epoch may be smaller).
     pub batch_size: usize,
@@ -95,9 +98,6 @@ impl FitConfig {
     pub fn validate(&self) -> Result<()> {
         self.optimizer.validate()?;
         self.schedule.validate()?;
-        if self.epochs == 0 {
-            return Err(Error::config("epochs (--epochs)", "must be at least 1"));
-        }
         if self.batch_size == 0 {
             return Err(Error::config("batch size (--batch-size)", "must be at least 1"));
         }

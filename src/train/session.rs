@@ -2,6 +2,7 @@
 
 use super::callbacks::{Callback, Control, Event};
 use super::clock::{Clock, default_clock};
+use super::dead::DeadUnits;
 use super::eval::EvalData;
 use super::history::{EpochRecord, History, StopReason};
 use super::params::{BatchInfo, GradientHook, ParamView};
@@ -14,6 +15,7 @@ use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::math::lbfgs::{Lbfgs, LbfgsConfig};
 use crate::nn::{Model, Net};
+use crate::loss::CustomLoss;
 use crate::optim::{LrScheduler, OptimizerConfig};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -146,6 +148,10 @@ pub struct Session<B: Backend = Cpu<f32>> {
     lbfgs: Option<Box<LbfgsRun>>,
     /// Sharded gradients, when more than one shard or process computes a batch.
     sharding: Option<Box<Sharding>>,
+    /// The dead-unit monitor, when asked for ([`Session::monitor_dead_units`]).
+    dead: Option<DeadUnits>,
+    /// A user-defined loss trained on instead of `cfg.loss` ([`Session::set_custom_loss`]).
+    custom_loss: Option<Arc<dyn CustomLoss>>,
 }
 
 /// L-BFGS's state and host staging for the flat trainable parameters and gradients.
@@ -174,6 +180,31 @@ fn emit(
         }
     }
     stop
+}
+
+/// The metrics the callbacks add to `epoch`'s record, from the model `weights` builds (only when one asks).
+fn callback_metrics(
+    own: &mut [Box<dyn Callback + Send>],
+    lent: &mut [&mut (dyn Callback + Send)],
+    epoch: usize,
+    weights: impl FnOnce() -> Model,
+    metrics: &mut BTreeMap<String, f64>,
+) {
+    let mut all: Vec<&mut dyn Callback> = own
+        .iter_mut()
+        .map(|b| &mut **b as &mut dyn Callback)
+        .chain(lent.iter_mut().map(|b| &mut **b as &mut dyn Callback))
+        .filter(|cb| cb.wants_metrics(epoch))
+        .collect();
+    if all.is_empty() {
+        return;
+    }
+    let model = weights();
+    for cb in &mut all {
+        for (k, v) in cb.epoch_metrics(epoch, &model) {
+            metrics.entry(k).or_insert(v);
+        }
+    }
 }
 
 /// Checks that `cfg` is valid and that `model` fits `data`.
@@ -281,7 +312,22 @@ impl<B: Backend> Session<B> {
             sink: None,
             lbfgs: None,
             sharding: None,
+            dead: None,
+            custom_loss: None,
         })
+    }
+
+    /// Records, per hidden ReLU, sigmoid or tanh layer and epoch, the fraction of units dead on
+    /// every training row of the epoch, as `dead_units_{layer}` in the history (see [`super::dead_units_key`]).
+    pub fn monitor_dead_units(&mut self) {
+        self.dead = Some(DeadUnits::new(self.net.config(), self.net.max_rows()));
+    }
+
+    /// Trains on `loss` instead of the configuration's: the history's `loss` is its mean over the
+    /// epoch's rows (validation is still scored with the configuration's loss, which must suit
+    /// the output layer). Not for the full-batch L-BFGS, whose objective is the built-in loss.
+    pub fn set_custom_loss(&mut self, loss: Arc<dyn CustomLoss>) {
+        self.custom_loss = Some(loss);
     }
 
     /// Like [`Session::prepare`], continuing from `checkpoint` (its weights, optimizer state,
@@ -616,8 +662,14 @@ impl<B: Backend> Session<B> {
             return self.lbfgs_batch(lent, lcfg, b, rows).map(Some);
         }
         self.net.forward(rows);
+        if let Some(d) = self.dead.as_mut() {
+            d.observe(&self.net, rows);
+        }
         let (t, w) = (&self.data.t_batch, self.data.w_batch.as_ref());
-        let loss_sum = self.net.loss(self.cfg.loss, rows, t, w, Some(1.0 / rows as f64));
+        let loss_sum = match &self.custom_loss {
+            Some(c) => self.net.custom_loss(&**c, rows, t, w, Some(1.0 / rows as f64)),
+            None => self.net.loss(self.cfg.loss, rows, t, w, Some(1.0 / rows as f64)),
+        };
         if !loss_sum.is_finite() {
             return Err(self.non_finite(b + 1, format!("{loss_sum}")));
         }
@@ -799,7 +851,9 @@ impl<B: Backend> Session<B> {
         }
         let epoch = self.epoch;
         self.pause()?;
-        let record = self.epoch_record();
+        let mut record = self.epoch_record();
+        let net = &self.net;
+        callback_metrics(&mut self.callbacks, lent.callbacks, epoch, || net.to_model(), &mut record.metrics);
         if let Some(es) = self.early.as_mut()
             && es.observe(&record, &self.net)
             && self.stop.is_none()
@@ -832,6 +886,9 @@ impl<B: Backend> Session<B> {
             Some(_) => metrics.insert("accuracy".to_string(), self.sums.accuracy()),
             None => metrics.insert("mae".to_string(), self.sums.mae()),
         };
+        if let Some(d) = self.dead.as_mut() {
+            d.end_epoch(&mut metrics);
+        }
         if let Some(v) = self.valid.as_mut() {
             let started = self.clock.now();
             for (k, val) in v.evaluate(&mut self.net, self.cfg.loss, &self.data.x, &self.data.t) {

@@ -27,6 +27,8 @@ pub struct Trainer<'a> {
     on_checkpoint: Option<&'a mut CheckpointSink<'a>>,
     resume: Option<Checkpoint>,
     sharding: Option<(usize, Box<dyn ShardExchange>)>,
+    dead_units: bool,
+    custom_loss: Option<std::sync::Arc<dyn crate::loss::CustomLoss>>,
 }
 
 impl<'a> Trainer<'a> {
@@ -42,6 +44,8 @@ impl<'a> Trainer<'a> {
             on_checkpoint: None,
             resume: None,
             sharding: None,
+            dead_units: false,
+            custom_loss: None,
         }
     }
 
@@ -89,6 +93,19 @@ impl<'a> Trainer<'a> {
         self
     }
 
+    /// Trains on a user-defined loss instead of `cfg.loss` (see [`Session::set_custom_loss`]).
+    pub fn custom_loss(mut self, loss: std::sync::Arc<dyn crate::loss::CustomLoss>) -> Self {
+        self.custom_loss = Some(loss);
+        self
+    }
+
+    /// Records the fraction of dead hidden units per layer and epoch in the history
+    /// (`dead_units_1`, …; see [`Session::monitor_dead_units`]).
+    pub fn dead_units(mut self) -> Self {
+        self.dead_units = true;
+        self
+    }
+
     /// Trains `model` on `train` on the CPU with `cfg.threads` threads.
     pub fn fit(self, model: &mut Model, train: &Dataset) -> Result<History> {
         let be = Cpu::<f32>::new(self.cfg.threads)?;
@@ -114,6 +131,12 @@ impl<'a> Trainer<'a> {
             session.set_sharding(shards, exchange)?;
         }
         session.set_schedule(CheckpointSchedule { every: self.checkpoint_every });
+        if self.dead_units {
+            session.monitor_dead_units();
+        }
+        if let Some(loss) = self.custom_loss.take() {
+            session.set_custom_loss(loss);
+        }
         let mut lent =
             Lent { callbacks: &mut self.callbacks, interrupt: self.interrupt, sink: self.on_checkpoint.as_deref_mut() };
         match session.run_lent(&mut lent) {

@@ -271,7 +271,7 @@ pub struct TrainSettings {
     /// L2 penalty on every layer's weights.
     #[arg(long, value_name = "L2")]
     pub l2: Option<f32>,
-    /// Weight initializer for every layer: glorot_uniform, glorot_normal, he_uniform, he_normal, lecun_normal.
+    /// Weight initializer for every layer: glorot_uniform, glorot_normal, he_uniform, he_normal, lecun_normal, uniform(LIMIT).
     #[arg(long, value_name = "INIT")]
     pub init: Option<String>,
     /// Seed for the weights, shuffles and splits [default: 0].
@@ -318,6 +318,15 @@ pub struct TrainSettings {
     /// cpu, cuda or auto [default: cpu].
     #[arg(long, value_enum, value_name = "DEVICE")]
     pub device: Option<DeviceFlag>,
+    /// The seed's MXNet stopping rule on training accuracy: stop when within TOL of both the mean of
+    /// the last N epochs and the best, after MIN epochs, or at accuracy 1; report it every PERIOD
+    /// epochs [default when given alone: 1e-3:100:100:100].
+    #[arg(long, value_name = "TOL:N:MIN[:PERIOD]", num_args = 0..=1, default_missing_value = "default")]
+    pub seed_stopper: Option<String>,
+    /// Warn when more than this fraction of a hidden layer's units are dead (ReLU: zero on every
+    /// row of an epoch; sigmoid/tanh: saturated) [default: 0.4].
+    #[arg(long, value_name = "FRACTION")]
+    pub dead_units_warn: Option<f64>,
 }
 
 /// How `mlp cv` and `mlp tune` split the data into folds.
@@ -478,8 +487,14 @@ pub struct GradcheckArgs {
 /// `mlp data`.
 #[derive(Args, Debug)]
 pub struct DataArgs {
-    /// spirals, circles, blobs, xor or linear.
+    /// spirals, circles, blobs, xor, linear; or idx (also mnist) with a directory of IDX files.
     pub name: String,
+    /// For idx: the directory of IDX files (MNIST, Fashion-MNIST, KMNIST, EMNIST…).
+    #[arg(value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// For idx: train or test.
+    #[arg(long, value_name = "SPLIT", default_value = "train")]
+    pub split: String,
     /// Rows (per class for blobs).
     #[arg(long, value_name = "N")]
     pub n: Option<usize>,

@@ -22,7 +22,7 @@ pub const DEMO_TEST_SPLIT: f32 = 0.2;
 /// system's thread limit while the pool starts.
 pub const MAX_THREADS: usize = 1024;
 /// The files `--plots` may write into its directory.
-pub const PLOT_FILES: [&str; 7] = [
+pub const PLOT_FILES: [&str; 12] = [
     "loss.png",
     "loss.svg",
     "accuracy.png",
@@ -30,6 +30,11 @@ pub const PLOT_FILES: [&str; 7] = [
     "confusion_matrix.png",
     "decision_boundary.png",
     "decision_boundary.gif",
+    "dead_units.png",
+    "dead_units.svg",
+    "fit.png",
+    "fit.gif",
+    "predicted_vs_actual.png",
 ];
 
 /// Where training runs, once `auto` is resolved.
@@ -92,6 +97,34 @@ pub struct TrainPlan {
     pub delimiter: u8,
     /// Shards per batch (`--shards`; 1: unsharded).
     pub shards: usize,
+    /// `--seed-stopper`: the seed's stopping rule, when asked for.
+    pub seed_stopper: Option<mlp::train::SeedStopper>,
+    /// `--dead-units-warn`: the dead fraction above which a hidden layer is warned about.
+    pub dead_units_warn: f64,
+}
+
+/// Parses `--seed-stopper`'s `TOL:N:MIN[:PERIOD]` (`default`: the seed's 1e-3:100:100:100).
+fn parse_seed_stopper(s: &str) -> Result<mlp::train::SeedStopper, Error> {
+    let what = "the seed stopper (--seed-stopper)";
+    if s.trim() == "default" {
+        return Ok(mlp::train::SeedStopper::default());
+    }
+    let parts: Vec<&str> = s.split(':').map(str::trim).collect();
+    let bad = || Error::config(what, format!("'{s}' is not TOL:N:MIN[:PERIOD], e.g. 1e-3:100:100 (the seed's)"));
+    if !(3..=4).contains(&parts.len()) {
+        return Err(bad());
+    }
+    let tol: f64 = parts[0].parse().map_err(|_| bad())?;
+    if !(tol > 0.0 && tol.is_finite()) {
+        return Err(Error::config(what, format!("TOL must be > 0, got {tol}")));
+    }
+    let n: usize = parts[1].parse().map_err(|_| bad())?;
+    if n == 0 {
+        return Err(Error::config(what, "N (the epochs averaged) must be at least 1"));
+    }
+    let min: usize = parts[2].parse().map_err(|_| bad())?;
+    let period: usize = parts.get(3).map(|p| p.parse()).transpose().map_err(|_| bad())?.unwrap_or(100);
+    Ok(mlp::train::SeedStopper::new(tol, n, min, period))
 }
 
 /// Refuses a thread count of 0 or above [`MAX_THREADS`].
@@ -137,7 +170,7 @@ pub fn merge(over: TrainSettings, base: TrainSettings) -> TrainSettings {
         options: data, test, target, drop, delimiter, layers, loss, optimizer, lr, momentum, rho, beta1, beta2, eps,
             weight_decay, lr_schedule, epochs, batch_size, validation_split, early_stopping, monitor, l1, l2,
             init, seed, threads, out, init_from, history, plots, log_format, class_weight, checkpoint_every,
-            checkpoint, clip_norm, shards, device;
+            checkpoint, clip_norm, shards, device, seed_stopper, dead_units_warn;
         flags: impute, nesterov, amsgrad, no_shuffle)
 }
 
@@ -514,7 +547,18 @@ impl TrainPlan {
             check_output_dir(p, "--plots")?;
         }
         let device = resolve_device(s.device.unwrap_or(DeviceFlag::Cpu))?;
+        let seed_stopper = s.seed_stopper.as_deref().map(parse_seed_stopper).transpose()?;
+        let dead_units_warn = s.dead_units_warn.unwrap_or(mlp::train::DEFAULT_DEAD_WARN);
+        if !(0.0..=1.0).contains(&dead_units_warn) {
+            return Err(Error::config(
+                "--dead-units-warn",
+                format!("must be a fraction in [0, 1], got {dead_units_warn}"),
+            )
+            .into());
+        }
         Ok(TrainPlan {
+            seed_stopper,
+            dead_units_warn,
             demo,
             data,
             test,

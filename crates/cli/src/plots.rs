@@ -16,6 +16,9 @@ use plotters::prelude::*;
 use plotters::style::register_font;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
+mod fit;
+pub use fit::{CurveFit, CurveGif, curve_fit, predicted_vs_actual};
+
 /// The family every text style asks for; it is the only one registered.
 const FONT: &str = "sans-serif";
 
@@ -109,6 +112,27 @@ pub fn learning_curves(dir: &Path, epochs: &[usize], series: &[(&str, &[f64])]) 
         written.push(svg);
     }
     Ok(written)
+}
+
+/// Draws the dead-unit fractions (`dead_units_1`, … one series per hidden layer, in [0, 1]) into
+/// `dir/dead_units.png` + `.svg`; returns the files written.
+pub fn dead_units(dir: &Path, epochs: &[usize], series: &[(&str, &[f64])]) -> Result<Vec<PathBuf>> {
+    init_fonts();
+    ensure!(series.iter().all(|(_, v)| v.len() == epochs.len()), "every dead-unit series needs one value per epoch");
+    let chart = CurveChart {
+        title: "Dead units (fraction per hidden layer)",
+        epochs,
+        series,
+        legend_at: SeriesLabelPosition::LowerRight,
+    };
+    let (png, svg) = (dir.join("dead_units.png"), dir.join("dead_units.svg"));
+    chart
+        .draw(BitMapBackend::new(&png, CURVE_SIZE).into_drawing_area())
+        .with_context(|| format!("cannot write the plot {}", png.display()))?;
+    chart
+        .draw(SVGBackend::new(&svg, CURVE_SIZE).into_drawing_area())
+        .with_context(|| format!("cannot write the plot {}", svg.display()))?;
+    Ok(vec![png, svg])
 }
 
 /// One chart of [`learning_curves`], drawable on any backend so PNG and SVG stay identical.

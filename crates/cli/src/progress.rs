@@ -37,7 +37,8 @@ impl Progress {
 /// `loss 0.1234  accuracy 0.9500  val_loss …` in a stable order: training metrics, then validation.
 pub fn format_metrics(record: &EpochRecord) -> String {
     let mut keys: Vec<&String> = record.metrics.keys().collect();
-    keys.sort_by_key(|k| (k.starts_with("val_"), !k.ends_with("loss"), k.to_string()));
+    // The dead-unit fractions after the scores, in layer order.
+    keys.sort_by_key(|k| (k.starts_with("dead_units_"), k.starts_with("val_"), !k.ends_with("loss"), k.to_string()));
     keys.iter().map(|k| format!("{k} {:.4}", record.metrics[*k])).collect::<Vec<_>>().join("  ")
 }
 

@@ -4,7 +4,7 @@
 use anyhow::{Context, Result, bail};
 use mlp::Loss;
 use mlp::data::csv::Table;
-use mlp::data::idx::{MnistSplit, load_mnist};
+use mlp::data::idx::{MnistSplit, load_idx};
 use mlp::data::synth;
 use mlp::data::{Dataset, Targets};
 use mlp::model_file::{InputSpec, ModelMeta};
@@ -66,10 +66,13 @@ fn numbered_classes(y: &Targets) -> Option<Vec<String>> {
     y.n_classes().map(|k| (0..k).map(|i| i.to_string()).collect())
 }
 
-fn pixel_spec(cols: usize) -> InputSpec {
-    let side = (cols as f64).sqrt().round() as usize;
-    let (rows, cols) = if side * side == cols { (side, side) } else { (1, cols) };
-    InputSpec::Pixels { rows, cols, target: "label".into() }
+/// The label bytes a model trained on IDX images names its classes by (`0`…`9`, `1`…`26`).
+pub fn idx_label_values(classes: Option<&[String]>) -> Result<Vec<u8>> {
+    let Some(classes) = classes else { bail!("this model is a regression; IDX labels are classes") };
+    classes
+        .iter()
+        .map(|c| c.parse::<u8>().with_context(|| format!("the model's class `{c}` is not an IDX label (0 to 255)")))
+        .collect()
 }
 
 fn feature_names(n: usize) -> Vec<String> {
@@ -133,10 +136,13 @@ pub fn load_train(
             (data, InputSpec::Table { preprocessor: pre }, classes)
         }
         Source::Idx(dir) => {
-            let data = load_mnist(dir, MnistSplit::Train)?;
-            let input = pixel_spec(data.x.cols);
-            let classes = numbered_classes(&data.y);
-            (data, input, classes)
+            // The classes are the label values present (EMNIST letters: 1–26), in order.
+            let (set, labels_path) = load_idx(dir, MnistSplit::Train)?;
+            let values = set.label_values();
+            let data = set.to_dataset(&values, &labels_path)?;
+            let (rows, cols) = set.size;
+            let input = InputSpec::Pixels { rows, cols, target: "label".into() };
+            (data, input, Some(values.iter().map(u8::to_string).collect()))
         }
         Source::Builtin(spec) => {
             let mut data = synth::builtin(spec)?;
@@ -171,10 +177,11 @@ pub fn load_eval(source: &Source, input: &InputSpec, classes: Option<&[String]>,
     let data = match source {
         Source::Csv(path) => input.transform(&read_table(path, delimiter)?, classes)?,
         Source::Idx(dir) => {
-            let mut d = load_mnist(dir, MnistSplit::Test)?;
+            let (set, labels_path) = load_idx(dir, MnistSplit::Test)?;
             if !matches!(input, InputSpec::Pixels { .. }) {
                 bail!("{}: this model was not trained on images; give it data like its training data", dir.display());
             }
+            let mut d = set.to_dataset(&idx_label_values(classes)?, &labels_path)?;
             input.scale_numeric(&mut d.x)?;
             d
         }

@@ -32,6 +32,8 @@ mod pipes;
 mod plots;
 #[path = "cli/resume.rs"]
 mod resume;
+#[path = "cli/seeds.rs"]
+mod seeds;
 #[path = "cli/select.rs"]
 mod select;
 #[path = "cli/signals.rs"]

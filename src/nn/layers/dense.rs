@@ -6,7 +6,7 @@
 
 use super::{LayerOps, Param, ParamInit, ParamSpec};
 use crate::backend::Backend;
-use crate::loss::Loss;
+use crate::loss::{CustomLoss, Loss};
 use crate::math::activation::Activation;
 use crate::nn::model::LayerConfig;
 
@@ -65,6 +65,8 @@ pub(super) struct Dense<Bk: Backend> {
     /// Set when the loss wrote `dz` directly (softmax or sigmoid fused with cross-entropy), so
     /// that backward does not pass it through the activation again.
     dz_ready: bool,
+    /// Host rows for a user-defined loss (output, target, gradient), sized on its first use.
+    custom_rows: Vec<f64>,
 }
 
 impl<Bk: Backend> Dense<Bk> {
@@ -80,6 +82,7 @@ impl<Bk: Backend> Dense<Bk> {
             dz: be.zeros(max_rows * width),
             da: be.zeros(max_rows * cfg.units),
             dz_ready: false,
+            custom_rows: Vec::new(),
         }
     }
 }
@@ -148,5 +151,41 @@ impl<Bk: Backend> LayerOps<Bk> for Dense<Bk> {
             }
         }
         value
+    }
+
+    fn custom_loss(
+        &mut self,
+        be: &Bk,
+        params: &mut [Param<Bk>],
+        loss: &dyn CustomLoss,
+        rows: usize,
+        t: &Bk::Buf,
+        w: Option<&Bk::Buf>,
+        grad_scale: Option<f64>,
+    ) -> f64 {
+        let u = self.units;
+        self.custom_rows.resize(3 * u, 0.0);
+        let (y, rest) = self.custom_rows.split_at_mut(u);
+        let (tr, g) = rest.split_at_mut(u);
+        let mut total = 0.0;
+        for r in 0..rows {
+            for (j, (yj, tj)) in y.iter_mut().zip(tr.iter_mut()).enumerate() {
+                *yj = be.get(&self.a, r * u + j);
+                *tj = be.get(t, r * u + j);
+            }
+            let wr = w.map_or(1.0, |w| be.get(w, r));
+            total += wr * loss.row(y, tr, grad_scale.is_some().then_some(&mut *g));
+            if let Some(s) = grad_scale {
+                for (j, &gj) in g.iter().enumerate() {
+                    be.set(&mut self.da, r * u + j, gj * s * wr);
+                }
+            }
+        }
+        if grad_scale.is_some() {
+            let (alpha, dalpha) = split_alpha(params);
+            be.act_backward(&self.act, rows, self.units, &self.z, &self.a, &self.da, alpha, &mut self.dz, dalpha);
+            self.dz_ready = true;
+        }
+        total
     }
 }

@@ -10,6 +10,7 @@
 pub mod batchnorm;
 mod dense;
 mod dropout;
+mod rbf;
 #[cfg(test)]
 mod scale;
 
@@ -18,7 +19,7 @@ pub(crate) use dropout::mix as noise_mix;
 use super::model::LayerConfig;
 use crate::backend::Backend;
 use crate::error::{Error, Result};
-use crate::loss::Loss;
+use crate::loss::{CustomLoss, Loss};
 use serde::{Deserialize, Serialize};
 
 /// What a layer computes from its input, before its activation.
@@ -57,6 +58,15 @@ pub enum LayerKind {
         /// Added to the variance (PyTorch's default 1e-5).
         eps: f32,
     },
+    /// Radial basis units `h_j = exp(−‖x − c_j‖² / σ_j²)` (spec `16:rbf`, `16:rbf(sigma=0.5)`,
+    /// `16:rbf(sigma=0.5,fixed)`): learned centres `weight` and per-unit widths `sigma`, learned
+    /// unless fixed. A hidden layer only; its activation is linear (the exp is the unit itself).
+    Rbf {
+        /// The starting width of every unit.
+        sigma: f32,
+        /// Whether the optimizer learns the widths.
+        learn_sigma: bool,
+    },
     /// A test-only kind, `a = x ⊙ s` with one learned scale per unit: proves that a new kind is one
     /// file plus its registration.
     #[cfg(test)]
@@ -70,6 +80,7 @@ impl LayerKind {
             LayerKind::Dense => "Dense",
             LayerKind::Dropout { .. } => "Dropout",
             LayerKind::BatchNorm { .. } => "BatchNorm",
+            LayerKind::Rbf { .. } => "Rbf",
             #[cfg(test)]
             LayerKind::Scale => "Scale",
         }
@@ -86,6 +97,7 @@ impl LayerKind {
             LayerKind::Dense => dense::specs(cfg, fan_in),
             LayerKind::Dropout { .. } => dropout::specs(cfg, fan_in),
             LayerKind::BatchNorm { .. } => batchnorm::specs(cfg, fan_in),
+            LayerKind::Rbf { sigma, learn_sigma } => rbf::specs(cfg, fan_in, *sigma, *learn_sigma),
             #[cfg(test)]
             LayerKind::Scale => scale::specs(cfg, fan_in),
         }
@@ -97,6 +109,7 @@ impl LayerKind {
             LayerKind::Dense => Ok(()),
             LayerKind::Dropout { rate } => dropout::validate(cfg, rate, fan_in, is_output),
             LayerKind::BatchNorm { momentum, eps } => batchnorm::validate(cfg, momentum, eps, fan_in, is_output),
+            LayerKind::Rbf { sigma, .. } => rbf::validate(cfg, sigma, is_output),
             #[cfg(test)]
             LayerKind::Scale => scale::validate(cfg, fan_in, is_output),
         };
@@ -119,6 +132,34 @@ impl LayerKind {
                 Some("batchnorm".into())
             }
             LayerKind::BatchNorm { momentum, eps } => Some(format!("batchnorm(momentum={momentum},eps={eps})")),
+            _ => None,
+        }
+    }
+
+    /// The kind written in the activation place of a `units:KIND` spec item (`rbf(sigma=0.5)`),
+    /// for kinds that take units but no activation.
+    pub fn unit_spec(&self) -> Option<String> {
+        match *self {
+            LayerKind::Rbf { sigma, learn_sigma } => Some(rbf::spec(sigma, learn_sigma)),
+            _ => None,
+        }
+    }
+
+    /// Parses a kind named where a `units:…` item has its activation (`16:rbf(sigma=0.5,fixed)`);
+    /// `None` when `s` names no such kind.
+    pub fn parse_unit_kind(s: &str) -> Option<std::result::Result<LayerKind, String>> {
+        let s = s.trim().to_ascii_lowercase();
+        let (name, args) = match s.split_once('(') {
+            Some((n, rest)) => match rest.strip_suffix(')') {
+                Some(a) => (n.trim().to_string(), Some(a.to_string())),
+                None => return Some(Err(format!("missing the closing ')' in '{s}'"))),
+            },
+            None => (s.clone(), None),
+        };
+        match name.as_str() {
+            "rbf" | "radial" | "radial_basis" => {
+                Some(rbf::parse_args(args.as_deref()).map(|(sigma, learn_sigma)| LayerKind::Rbf { sigma, learn_sigma }))
+            }
             _ => None,
         }
     }
@@ -317,6 +358,22 @@ pub(crate) trait LayerOps<B: Backend>: Send + Sync {
     ) -> f64 {
         unreachable!("ModelConfig::validate admits only layers with an activation as the output layer")
     }
+
+    /// [`LayerOps::loss`] for a user-defined loss, row by row on the output after its
+    /// activation; only output-capable kinds override it.
+    #[allow(clippy::too_many_arguments)]
+    fn custom_loss(
+        &mut self,
+        _be: &B,
+        _params: &mut [Param<B>],
+        _loss: &dyn CustomLoss,
+        _rows: usize,
+        _t: &B::Buf,
+        _w: Option<&B::Buf>,
+        _grad_scale: Option<f64>,
+    ) -> f64 {
+        unreachable!("ModelConfig::validate admits only layers with an activation as the output layer")
+    }
 }
 
 /// The state of layer `cfg` on `backend` for batches of up to `max_rows` rows.
@@ -332,6 +389,7 @@ pub(crate) fn build<B: Backend>(
         LayerKind::BatchNorm { momentum, eps } => {
             Box::new(batchnorm::BatchNorm::new(backend, cfg, momentum, eps, max_rows))
         }
+        LayerKind::Rbf { learn_sigma, .. } => Box::new(rbf::Rbf::new(backend, cfg, fan_in, learn_sigma, max_rows)),
         #[cfg(test)]
         LayerKind::Scale => Box::new(scale::Scale::new(backend, cfg, max_rows)),
     }

@@ -7,6 +7,7 @@ pub mod export;
 pub mod gradcheck;
 pub mod plot;
 pub mod predict;
+pub mod regression;
 pub mod serve;
 pub mod summary;
 pub mod train;

@@ -24,7 +24,12 @@ pub fn curves(dir: &Path, history: &History) -> Result<Vec<PathBuf>> {
     let values: Vec<Vec<f64>> =
         names.iter().map(|n| history.epochs.iter().map(|r| r.get(n).unwrap_or(f64::NAN)).collect()).collect();
     let series: Vec<(&str, &[f64])> = names.iter().map(String::as_str).zip(values.iter().map(Vec::as_slice)).collect();
-    plots::learning_curves(dir, &epochs, &series)
+    let (dead, scores): (Vec<_>, Vec<_>) = series.into_iter().partition(|(n, _)| n.starts_with("dead_units_"));
+    let mut files = plots::learning_curves(dir, &epochs, &scores)?;
+    if !dead.is_empty() {
+        files.extend(plots::dead_units(dir, &epochs, &dead)?);
+    }
+    Ok(files)
 }
 
 /// Writes `confusion_matrix.png` for a classifier on `data`.

@@ -5,6 +5,7 @@
 
 use crate::Interrupted;
 use crate::cmd::plot::{self, MAX_FRAMES, Plane};
+use crate::cmd::regression;
 use crate::flags::{LogFormat, TrainArgs, TrainSettings};
 use crate::plan::{Device, StoredTraining, TrainPlan};
 use crate::progress::{Progress, Snapshots};
@@ -111,6 +112,9 @@ pub(crate) struct Trained {
 pub(crate) fn fit_and_save(plan: &TrainPlan, tuning: Option<serde_json::Value>, world: &mut World) -> Result<Trained> {
     let init_from = plan.settings.init_from.as_ref().map(|p| model_file::load(p)).transpose()?;
     let data = load_data(plan, init_from.as_ref())?;
+    if plan.seed_stopper.is_some() && data.classes.is_none() {
+        bail!("--seed-stopper watches the training accuracy, so it needs a classification target");
+    }
     let Prepared { loss, fit, config } = prepare(plan, &data, init_from.as_ref(), true)?;
     let mut model = match &init_from {
         Some(m) => Model { config: config.clone(), params: m.model.params.clone() },
@@ -122,9 +126,10 @@ pub(crate) fn fit_and_save(plan: &TrainPlan, tuning: Option<serde_json::Value>, 
     }
     describe(plan, &model, &data, &fit);
     let plane = plan.plots.as_ref().and_then(|_| Plane::new(&meta, &data.train));
+    let curve = plan.plots.as_ref().and_then(|_| regression::Curve::new(&meta, &data.train));
     let mut snapshots = Snapshots { every: fit.epochs.div_ceil(MAX_FRAMES).max(1), frames: Vec::new() };
-    let snaps = plane.is_some().then_some(&mut snapshots);
-    let history = train(plan, &fit, &mut model, &data.train, &meta, snaps, world)?;
+    let animate = plane.is_some() || curve.is_some();
+    let history = train(plan, &fit, &mut model, &data.train, &meta, animate.then_some(&mut snapshots), world)?;
     if let StopReason::Interrupted { epoch, batch } = history.stop {
         return Err(Interrupted(format!(
             "interrupted at epoch {epoch}, batch {batch} ({}); checkpoint saved to {1}; continue with `mlp train --resume {1}`; {2} was not written",
@@ -140,7 +145,8 @@ pub(crate) fn fit_and_save(plan: &TrainPlan, tuning: Option<serde_json::Value>, 
     }
     model_file::save(&plan.out, &saved)?;
     let mut written = vec![plan.out.clone()];
-    written.extend(side_outputs(plan, &saved, &data, &history, plane.as_ref(), snapshots.frames)?);
+    let drawn = Drawn { plane: plane.as_ref(), curve: curve.as_ref() };
+    written.extend(side_outputs(plan, &saved, &data, &history, drawn, snapshots.frames)?);
     Ok(Trained { saved, data, history, written })
 }
 
@@ -282,6 +288,7 @@ fn train(
 ) -> Result<History> {
     let mut progress = Progress::new(plan.log_format, plan.quiet);
     let mut plateau = mlp::recipes::Spirals::new(fit.seed).stopper;
+    let mut seed_stopper = plan.seed_stopper.clone().map(|stopper| SeedStopLines { stopper, quiet: plan.quiet });
     let ck_path = plan.checkpoint.clone();
     let root = world.is_root();
     let mut sink = |ck: &Checkpoint| if root { model_file::save_checkpoint(&ck_path, ck, meta) } else { Ok(()) };
@@ -289,8 +296,10 @@ fn train(
     if plan.shards > 1 || world.size() > 1 {
         trainer = trainer.sharded(plan.shards, world.exchange(plan.shards)?);
     }
-    trainer = trainer.callback(&mut progress);
-    if plan.demo {
+    trainer = trainer.callback(&mut progress).dead_units();
+    if let Some(s) = seed_stopper.as_mut() {
+        trainer = trainer.callback(s);
+    } else if plan.demo {
         trainer = trainer.callback(&mut plateau);
     }
     if let Some(s) = snapshots {
@@ -304,9 +313,64 @@ fn train(
         Device::Cuda => trainer.fit_on(&Cuda::new(0)?, model, data),
     };
     match result {
-        Ok(h) => Ok(h),
+        Ok(h) => {
+            if root {
+                warn_dead_units(plan, model, &h);
+            }
+            Ok(h)
+        }
         Err(e @ Error::NonFinite { .. }) if root => Err(diverged(plan, e, model, meta)),
         Err(e) => Err(e.into()),
+    }
+}
+
+/// The seed's stopping rule, printing its lines as the seed's `cat` did (on stderr, with the progress).
+struct SeedStopLines {
+    stopper: mlp::train::SeedStopper,
+    quiet: bool,
+}
+
+impl mlp::train::Callback for SeedStopLines {
+    fn on_event(&mut self, event: &mlp::train::Event<'_>) -> mlp::train::Control {
+        let control = mlp::train::Callback::on_event(&mut self.stopper, event);
+        for line in self.stopper.take_messages() {
+            if !self.quiet {
+                term::errln(&line);
+            }
+        }
+        control
+    }
+
+    fn name(&self) -> &str {
+        mlp::train::Callback::name(&self.stopper)
+    }
+}
+
+/// A warning, with the notebook's advice, for each hidden layer whose dead fraction passed
+/// `--dead-units-warn` in some epoch: the first such epoch and the last epoch's fraction.
+fn warn_dead_units(plan: &TrainPlan, model: &Model, history: &History) {
+    for (i, layer) in model.config.layers.iter().enumerate() {
+        let key = mlp::train::dead_units_key(i);
+        let Some((epoch, frac)) =
+            history.epochs.iter().find_map(|r| r.get(&key).filter(|&f| f > plan.dead_units_warn).map(|f| (r.epoch, f)))
+        else {
+            continue;
+        };
+        let last = history.last().and_then(|r| r.get(&key)).unwrap_or(frac);
+        let (what, advice) = match layer.activation {
+            mlp::Activation::Relu => {
+                ("dead (zero on every row)", "lower --lr, use leaky_relu(0.01) or elu, or he_uniform initialization")
+            }
+            _ => ("saturated on every row", "standardize the inputs, lower --lr, or use relu"),
+        };
+        term::errln(&format!(
+            "warning: layer {} ({}:{}): {:.0}% of its units were {what} in epoch {epoch} ({:.0}% in the last); {advice}",
+            i + 1,
+            layer.units,
+            layer.activation,
+            100.0 * frac,
+            100.0 * last
+        ));
     }
 }
 
@@ -341,6 +405,12 @@ fn beside(path: &Path, tag: &str) -> PathBuf {
     path.with_file_name(name)
 }
 
+/// What the plots of a run draw besides its curves: a 2-D classifier's plane, a 1-input regression's curve.
+struct Drawn<'a> {
+    plane: Option<&'a Plane>,
+    curve: Option<&'a regression::Curve>,
+}
+
 /// The history and the plots, written after the model so that a failure here (a full disk) never
 /// costs it; each appears whole or not at all. Returns what was written.
 fn side_outputs(
@@ -348,9 +418,13 @@ fn side_outputs(
     saved: &SavedModel,
     data: &TrainData,
     history: &History,
-    plane: Option<&Plane>,
+    drawn: Drawn<'_>,
     mut frames: Vec<(usize, Model)>,
 ) -> Result<Vec<PathBuf>> {
+    let last = history.last().map_or(0, |r| r.epoch);
+    if frames.last().is_none_or(|(e, _)| *e != last) {
+        frames.push((last, saved.model.clone()));
+    }
     let mut written = Vec::new();
     let mut failed = Vec::new();
     if let Some(path) = &plan.history {
@@ -364,15 +438,19 @@ fn side_outputs(
             let mut files = plot::curves(stage, history)?;
             let shown = data.test.as_ref().unwrap_or(&data.train);
             files.extend(plot::confusion(stage, &saved.model, &saved.meta, shown)?);
-            if let Some(plane) = plane {
+            if let Some(plane) = drawn.plane {
                 files.push(plane.png(stage, &saved.model, "decision boundary")?);
-                let last = history.last().map_or(0, |r| r.epoch);
-                if frames.last().is_none_or(|(e, _)| *e != last) {
-                    frames.push((last, saved.model.clone()));
-                }
                 if frames.len() >= 2 {
                     files.push(plane.gif(stage, &frames)?);
                 }
+            }
+            if let Some(curve) = drawn.curve {
+                files.push(curve.png(stage, &saved.model, &saved.meta)?);
+                if frames.len() >= 2 {
+                    files.push(curve.gif(stage, &frames)?);
+                }
+            } else {
+                files.extend(regression::predicted_vs_actual(stage, &saved.model, &saved.meta, shown)?);
             }
             Ok(files)
         });
@@ -435,9 +513,17 @@ fn report(
     }
     let fmt = |m: &[(String, f64)]| m.iter().map(|(k, v)| format!("{k} {v:.4}")).collect::<Vec<_>>().join("  ");
     let restored = history.restored_epoch.map(|e| format!("; kept the weights of epoch {e}")).unwrap_or_default();
-    let mut text = format!("trained {} epochs ({stop}{restored})\ntrain: {}\n", history.epochs.len(), fmt(&train));
+    let mut text = if history.epochs.is_empty() {
+        format!("no training (--epochs 0): the scores are the untrained network's\ntrain: {}\n", fmt(&train))
+    } else {
+        format!("trained {} epochs ({stop}{restored})\ntrain: {}\n", history.epochs.len(), fmt(&train))
+    };
     if let Some(t) = &test {
         text.push_str(&format!("test:  {}\n", fmt(t)));
+    }
+    if let Some(line) = regression::formula(&saved.model, &saved.meta)? {
+        text.push_str(&line);
+        text.push('\n');
     }
     text.push_str(&format!(
         "wrote {}\n",

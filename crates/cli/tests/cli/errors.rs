@@ -106,7 +106,6 @@ fn bad_hyperparameters() {
         (&["--validation-split", "1.5"], &["validation split (--validation-split): must be in (0, 1), got 1.5"]),
         (&["--validation-split", "0"], &["validation split (--validation-split): must be in (0, 1), got 0"]),
         (&["--threads", "0"], &["--threads must be at least 1"]),
-        (&["--epochs", "0"], &["epochs (--epochs): must be at least 1"]),
         (&["--optimizer", "adam", "--rho", "0.9"], &["--rho", "does not apply to the adam optimizer"]),
         (&["--optimizer", "lion"], &["optimizer 'lion'", "unknown optimizer"]),
         (&["--lr-schedule", "cosine"], &["learning-rate schedule 'cosine'", "step:EVERY:GAMMA"]),
