@@ -195,8 +195,7 @@ fn classification_csv_with_an_id_column_trains_with_the_warning() {
 #[test]
 fn the_train_line_scores_only_the_training_rows() {
     let d = Dir::new("train-rows");
-    // Labels the features cannot predict: a memorizing network scores far better on the rows it
-    // saw than on the others, so the two lines differ.
+    // Labels the features hardly predict, so the two parts score differently.
     let rows: String = (0..400)
         .map(|i| {
             format!(
@@ -230,7 +229,8 @@ fn the_train_line_scores_only_the_training_rows() {
     // The whole file's accuracy is the row-weighted mean of the two parts.
     let mean = (n_fit as f64 * train + n_valid as f64 * valid) / 400.0;
     assert!((all - mean).abs() < 1e-3, "train {train}, valid {valid}, all {all}");
-    assert!(train > valid, "train {train}, valid {valid}");
+    // And the `train:` line is not the whole file's figure.
+    assert!((train - all).abs() > 1e-4, "train {train} is the whole file's {all}");
 }
 
 /// The demo's settings stay with the demo: `--optimizer sgd` is plain SGD with its own learning
