@@ -112,30 +112,58 @@ pub struct TableShape {
     pub target_values: usize,
 }
 
-/// Types the feature columns of `table` as [`crate::preprocess::Preprocessor::fit`] will, and
-/// refuses a text column that is (nearly) unique per row, which one-hot encoding would turn into
-/// as many features as rows: an identifier or free text, to be dropped. Returns the width of the
-/// expansion, for a memory estimate before the matrix exists.
-pub fn table_shape(table: &Table, cfg: &PreprocessConfig) -> Result<TableShape> {
+/// A text column that is (nearly) unique per row: an identifier or free text, not a category.
+#[derive(Clone, Debug, PartialEq)]
+pub struct IdentifierColumn {
+    /// The column name.
+    pub name: String,
+    /// Its distinct values.
+    pub distinct: usize,
+    /// Its non-empty cells.
+    pub filled: usize,
+}
+
+/// The feature columns of `table` under `cfg` that one-hot encoding would turn into about as many
+/// features as rows: text columns with at least 50 distinct values, for at least 90% of their
+/// non-empty cells.
+pub fn identifier_columns(table: &Table, cfg: &PreprocessConfig) -> Result<Vec<IdentifierColumn>> {
     let columns = plan_columns(table, cfg)?;
     let index: std::collections::HashMap<&str, usize> =
         table.columns.iter().enumerate().rev().map(|(j, c)| (c.as_str(), j)).collect();
+    let mut found = Vec::new();
     for c in &columns {
         let Column::Categorical { name, categories, .. } = c else { continue };
         let j = index.get(name.as_str()).copied().unwrap_or(0);
         let filled = (0..table.n_rows()).filter(|&r| !table.cell(r, j).is_empty()).count();
         if categories.len() >= UNIQUE_MIN_DISTINCT && categories.len() as f64 >= UNIQUE_SHARE * filled as f64 {
-            return Err(Error::format(
-                &table.path,
-                format!(
-                    "column `{name}` has {} different text values in {filled} rows, so one-hot encoding would make \
-                     {} features of it; it looks like an identifier or free text: drop it with --drop {name}",
-                    categories.len(),
-                    categories.len()
-                ),
-            ));
+            found.push(IdentifierColumn { name: name.clone(), distinct: categories.len(), filled });
         }
     }
+    Ok(found)
+}
+
+/// Types the feature columns of `table` as [`crate::preprocess::Preprocessor::fit`] will, and
+/// refuses a text column that is (nearly) unique per row ([`identifier_columns`]), which one-hot
+/// encoding would turn into as many features as rows: an identifier or free text, to be dropped.
+/// Returns the width of the expansion, for a memory estimate before the matrix exists.
+pub fn table_shape(table: &Table, cfg: &PreprocessConfig) -> Result<TableShape> {
+    table_shape_keeping(table, cfg, &[])
+}
+
+/// [`table_shape`], encoding the identifier-like columns named in `keep` rather than refusing them.
+pub fn table_shape_keeping(table: &Table, cfg: &PreprocessConfig, keep: &[String]) -> Result<TableShape> {
+    if let Some(IdentifierColumn { name, distinct, filled }) =
+        identifier_columns(table, cfg)?.into_iter().find(|c| !keep.contains(&c.name))
+    {
+        return Err(Error::format(
+            &table.path,
+            format!(
+                "column `{name}` has {distinct} different text values in {filled} rows, so one-hot encoding would make \
+                 {distinct} features of it; it looks like an identifier or free text: drop it with --drop {name}"
+            ),
+        ));
+    }
+    let columns = plan_columns(table, cfg)?;
     let target = cfg.target.clone().or_else(|| table.columns.last().cloned()).unwrap_or_default();
     let target_values = table.column_index(&target).map_or(0, |t| {
         let mut seen = std::collections::HashSet::new();

@@ -23,8 +23,8 @@
 //! ```
 
 use super::{Callback, Control, Event};
-pub use crate::loss::CustomLoss;
 use crate::data::Dataset;
+pub use crate::loss::CustomLoss;
 use crate::nn::Model;
 use crate::tensor::Matrix;
 

@@ -30,7 +30,7 @@ pub use history::{EpochRecord, History, StopReason};
 pub use params::{BatchInfo, GradientHook, ParamView};
 pub use policy::CheckpointSchedule;
 pub use predictor::Predictor;
-pub use rows::RunningSums;
+pub use rows::{RunningSums, split_indices};
 pub use session::{BatchReport, Next, Session, TrainingData};
 pub use shards::{LocalShards, SHARD_FIGURES, ShardExchange, shard_range, shard_rows, sum_in_shard_order};
 pub use trainer::Trainer;
@@ -104,7 +104,7 @@ impl FitConfig {
         if self.validation_split != 0.0 && !(self.validation_split > 0.0 && self.validation_split < 1.0) {
             return Err(Error::config(
                 "validation split (--validation-split)",
-                format!("must be in (0, 1), got {}", self.validation_split),
+                format!("must be 0 (none) or in (0, 1), got {}", self.validation_split),
             ));
         }
         if let Some(c) = self.clip_norm

@@ -253,8 +253,9 @@ fn epoch_permutation(perm: &mut [u32], rows: &[u32], shuffle: bool, seed: u64, e
     }
 }
 
-/// Train and validation row indices: shuffled with `seed`, each class split in proportion.
-pub(crate) fn split_indices(data: &Dataset, fraction: f32, seed: u64) -> (Vec<usize>, Vec<usize>) {
+/// Train and validation row indices: shuffled with `seed`, each class split in proportion. The
+/// split `FitConfig::validation_split` makes, public so that a front end can score the same rows.
+pub fn split_indices(data: &Dataset, fraction: f32, seed: u64) -> (Vec<usize>, Vec<usize>) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     rng.set_stream(u64::MAX);
     let groups: Vec<Vec<usize>> = match &data.y {

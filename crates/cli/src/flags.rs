@@ -201,6 +201,10 @@ pub struct TrainSettings {
     /// CSV columns to ignore, comma-separated.
     #[arg(long, value_name = "COL,...", value_delimiter = ',')]
     pub drop: Option<Vec<String>>,
+    /// Text columns to keep even with (nearly) one value per row, which are otherwise dropped as IDs.
+    #[arg(long, value_name = "COL,...", value_delimiter = ',')]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keep: Option<Vec<String>>,
     /// The CSV field separator: one character, or `tab` [default: ,].
     #[arg(long, value_name = "CHAR", value_parser = check_delimiter)]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -209,6 +213,11 @@ pub struct TrainSettings {
     #[arg(long)]
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub impute: bool,
+    /// Train on the regression target as it is, not standardized (by default it is standardized for
+    /// training and the inverse folded into the output layer, so predictions come out in its units).
+    #[arg(long)]
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub no_target_scaling: bool,
     /// Layers as units:activation[:init], e.g. "64:relu,10:softmax", plus dropout(RATE) and batchnorm[:activation] items that keep the width, e.g. "64:linear,batchnorm:relu,dropout(0.2),10:softmax" [default: 64:relu plus an output for the task].
     #[arg(long, value_name = "SPEC")]
     pub layers: Option<String>,
@@ -250,16 +259,16 @@ pub struct TrainSettings {
     /// constant | step:EVERY:GAMMA | exp:GAMMA | plateau:FACTOR:PATIENCE.
     #[arg(long, value_name = "SCHEDULE")]
     pub lr_schedule: Option<String>,
-    /// Number of epochs [default: 10; the demo: up to 600].
+    /// Number of epochs [default: 10; up to 200 under the default early stopping; the demo: up to 600].
     #[arg(long, value_name = "N")]
     pub epochs: Option<usize>,
     /// Rows per batch [default: 32].
     #[arg(long, value_name = "N")]
     pub batch_size: Option<usize>,
-    /// Fraction of the training data held out for validation, in (0, 1).
+    /// Fraction of the training data held out for validation, in [0, 1); 0 turns it off [default: 0.2 (stratified) with early stopping, for 200 rows or more].
     #[arg(long, value_name = "FRACTION")]
     pub validation_split: Option<f32>,
-    /// Stop after PATIENCE epochs without improvement (by more than MIN_DELTA) and keep the best weights.
+    /// Stop after PATIENCE epochs without improvement (by more than MIN_DELTA) and keep the best weights [default: 10 with the default validation split].
     #[arg(long, value_name = "PATIENCE[:MIN_DELTA]")]
     pub early_stopping: Option<String>,
     /// The metric early stopping watches [default: val_loss, or loss without validation data].

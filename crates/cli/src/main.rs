@@ -12,6 +12,7 @@ mod plan;
 #[allow(dead_code)] // A few helpers (e.g. the GIF frame size check) are used only by its tests.
 mod plots;
 mod progress;
+mod scaling;
 mod signals;
 mod source;
 mod term;

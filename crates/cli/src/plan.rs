@@ -22,11 +22,15 @@ pub const DEMO_TEST_SPLIT: f32 = 0.2;
 /// system's thread limit while the pool starts.
 pub const MAX_THREADS: usize = 1024;
 /// The files `--plots` may write into its directory.
-pub const PLOT_FILES: [&str; 12] = [
+pub const PLOT_FILES: [&str; 16] = [
     "loss.png",
     "loss.svg",
     "accuracy.png",
     "accuracy.svg",
+    "mae.png",
+    "mae.svg",
+    "metrics.png",
+    "metrics.svg",
     "confusion_matrix.png",
     "decision_boundary.png",
     "decision_boundary.gif",
@@ -101,6 +105,13 @@ pub struct TrainPlan {
     pub seed_stopper: Option<mlp::train::SeedStopper>,
     /// `--dead-units-warn`: the dead fraction above which a hidden layer is warned about.
     pub dead_units_warn: f64,
+    /// Neither `--validation-split`, `--early-stopping` nor `--seed-stopper` given (nor the demo): `mlp train` holds
+    /// out [`AUTO_VALIDATION_SPLIT`] with early stopping when the data has enough rows.
+    pub auto_validation: bool,
+    /// `--epochs` given (else early stopping gets [`AUTO_EPOCHS`]).
+    pub epochs_given: bool,
+    /// Standardize a regression target for training (not `--no-target-scaling`).
+    pub target_scaling: bool,
 }
 
 /// Parses `--seed-stopper`'s `TOL:N:MIN[:PERIOD]` (`default`: the seed's 1e-3:100:100:100).
@@ -126,6 +137,16 @@ fn parse_seed_stopper(s: &str) -> Result<mlp::train::SeedStopper, Error> {
     let period: usize = parts.get(3).map(|p| p.parse()).transpose().map_err(|_| bad())?.unwrap_or(100);
     Ok(mlp::train::SeedStopper::new(tol, n, min, period))
 }
+
+/// The validation share `mlp train` holds out when none is asked for.
+pub const AUTO_VALIDATION_SPLIT: f32 = 0.2;
+/// The fewest training rows for the default validation split: below this, a fifth of the rows is
+/// too few to judge by (and too many to lose).
+pub const AUTO_VALIDATION_MIN_ROWS: usize = 200;
+/// Epochs without improvement before the default early stopping ends a run.
+pub const AUTO_PATIENCE: usize = 10;
+/// The epoch budget under the default early stopping, when `--epochs` is not given.
+pub const AUTO_EPOCHS: usize = 200;
 
 /// Refuses a thread count of 0 or above [`MAX_THREADS`].
 pub fn check_threads(threads: Option<usize>) -> Result<()> {
@@ -167,15 +188,31 @@ macro_rules! merge_settings {
 /// `over`'s values where given, else `base`'s.
 pub fn merge(over: TrainSettings, base: TrainSettings) -> TrainSettings {
     merge_settings!(over, base;
-        options: data, test, target, drop, delimiter, layers, loss, optimizer, lr, momentum, rho, beta1, beta2, eps,
+        options: data, test, target, drop, keep, delimiter, layers, loss, optimizer, lr, momentum, rho, beta1, beta2, eps,
             weight_decay, lr_schedule, epochs, batch_size, validation_split, early_stopping, monitor, l1, l2,
             init, seed, threads, out, init_from, history, plots, log_format, class_weight, checkpoint_every,
             checkpoint, clip_norm, shards, device, seed_stopper, dead_units_warn;
-        flags: impute, nesterov, amsgrad, no_shuffle)
+        flags: impute, no_target_scaling, nesterov, amsgrad, no_shuffle)
 }
 
-/// The demo's settings (the library's tuned spirals recipe), under whatever the user gave.
-fn demo_defaults() -> TrainSettings {
+/// The demo's settings (the library's tuned spirals recipe), under whatever the user gave, less
+/// those that belong to a setting the user changed: the demo's learning rate and momentum go with
+/// its optimizer (`--optimizer sgd` is plain SGD, `--optimizer adam` gets Adam's learning rate),
+/// and its initializer and loss with its layers (`--layers 8:tanh:he_normal,2:softmax` keeps
+/// he_normal).
+fn demo_defaults(user: &TrainSettings) -> TrainSettings {
+    let mut d = demo_recipe();
+    if user.optimizer.is_some() {
+        (d.optimizer, d.lr, d.momentum) = (None, None, None);
+    }
+    if user.layers.is_some() {
+        (d.init, d.loss) = (None, None);
+    }
+    d
+}
+
+/// The demo's own settings: the library's tuned spirals recipe.
+fn demo_recipe() -> TrainSettings {
     let recipe = mlp::recipes::Spirals::new(0);
     let (lr, momentum) = match recipe.fit.optimizer {
         mlp::OptimizerConfig::Sgd { lr, momentum, .. } => (lr, momentum),
@@ -461,14 +498,16 @@ impl TrainPlan {
                 meta.training.clone().and_then(|v| serde_json::from_value(v).ok()).with_context(|| {
                     format!("{}: the checkpoint has no training settings to resume with", path.display())
                 })?;
-            demo = stored.demo;
+            // A resumed demo with data of the user's own is no longer the demo.
+            demo = stored.demo && merged.data.is_none();
             merged = merge(merged, stored.settings);
         }
         if merged.data.is_none() {
             demo = true;
         }
         if demo {
-            merged = merge(merged, demo_defaults());
+            let defaults = demo_defaults(&merged);
+            merged = merge(merged, defaults);
         }
         let s = &merged;
         let loss = s.loss.as_deref().map(str::parse::<Loss>).transpose()?;
@@ -519,9 +558,6 @@ impl TrainPlan {
             clip_norm: s.clip_norm,
             threads: s.threads.unwrap_or(0),
         };
-        if s.validation_split == Some(0.0) {
-            return Err(Error::config("validation split (--validation-split)", "must be in (0, 1), got 0").into());
-        }
         fit.validate()?;
 
         let delimiter = match &s.delimiter {
@@ -577,6 +613,12 @@ impl TrainPlan {
             resume,
             delimiter,
             shards: s.shards.unwrap_or(1),
+            auto_validation: !demo
+                && s.validation_split.is_none()
+                && s.early_stopping.is_none()
+                && s.seed_stopper.is_none(),
+            epochs_given: s.epochs.is_some(),
+            target_scaling: !s.no_target_scaling,
             settings: merged,
         })
     }

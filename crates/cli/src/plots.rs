@@ -71,11 +71,12 @@ fn tint(colour: RGBColor, white: f64) -> RGBColor {
 
 /// Draws the learning curves of a run into `dir` and returns the files written.
 ///
-/// Series whose name contains `loss` go to `loss.png` + `loss.svg`; every other metric
-/// (`accuracy`, `val_accuracy`, `mse`, …) goes to `accuracy.png` + `accuracy.svg`, written only
-/// when there is such a series. A validation series (`val_…`, `valid_…`, `validation_…`) shares
-/// the colour of its training series and is dashed. Empty series are skipped; non-finite values
-/// (a diverged loss) are left out of the line rather than stretching the axis to infinity.
+/// Series whose name contains `loss` go to `loss.png` + `loss.svg`; the other metrics go to a
+/// chart named after them ([`metrics_chart`]: `accuracy.png`, `mae.png`, else `metrics.png`, and
+/// its SVG), written only when there is such a series. A validation series (`val_…`, `valid_…`,
+/// `validation_…`) is dashed, in the colour after its training series' (blue and orange, green
+/// and red…), and the legend names each. Empty series are skipped; non-finite values (a diverged
+/// loss) are left out of the line rather than stretching the axis to infinity.
 pub fn learning_curves(dir: &Path, epochs: &[usize], series: &[(&str, &[f64])]) -> Result<Vec<PathBuf>> {
     init_fonts();
     for (name, values) in series {
@@ -89,17 +90,17 @@ pub fn learning_curves(dir: &Path, epochs: &[usize], series: &[(&str, &[f64])]) 
     }
     let (losses, metrics): (Vec<_>, Vec<_>) =
         series.iter().filter(|(_, values)| !values.is_empty()).copied().partition(|(name, _)| name.contains("loss"));
-    let metrics_title = if metrics.iter().all(|(name, _)| name.contains("acc")) { "Accuracy" } else { "Metrics" };
+    let (metrics_stem, metrics_title) = metrics_chart(metrics.iter().map(|(name, _)| *name));
 
     let mut written = Vec::new();
     for (stem, title, family, legend_at) in [
-        ("loss", "Loss", &losses, SeriesLabelPosition::UpperRight),
-        ("accuracy", metrics_title, &metrics, SeriesLabelPosition::LowerRight),
+        ("loss", "Loss".to_string(), &losses, SeriesLabelPosition::UpperRight),
+        (metrics_stem.as_str(), metrics_title, &metrics, SeriesLabelPosition::LowerRight),
     ] {
         if family.is_empty() {
             continue;
         }
-        let chart = CurveChart { title, epochs, series: family, legend_at };
+        let chart = CurveChart { title: &title, epochs, series: family, legend_at };
         let png = dir.join(format!("{stem}.png"));
         chart
             .draw(BitMapBackend::new(&png, CURVE_SIZE).into_drawing_area())
@@ -143,6 +144,62 @@ struct CurveChart<'a> {
     legend_at: SeriesLabelPosition,
 }
 
+/// The file stem and title of the chart of the metrics other than losses: named after the metric
+/// when there is one (`accuracy`, `mae`; its validation series beside it), else `metrics`. The
+/// stems [`crate::plan::PLOT_FILES`] lists are the ones the CLI's metrics produce.
+pub fn metrics_chart<'a>(names: impl Iterator<Item = &'a str>) -> (String, String) {
+    let mut bases: Vec<&str> = names.map(|n| split_series_name(n).0).collect();
+    bases.dedup();
+    bases.sort_unstable();
+    bases.dedup();
+    match bases.as_slice() {
+        [] => ("metrics".into(), "Metrics".into()),
+        names if names.iter().all(|n| n.contains("acc")) => ("accuracy".into(), "Accuracy".into()),
+        [one] => {
+            let stem: String =
+                one.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect();
+            let title = match *one {
+                "mae" => "Mean absolute error (mae)".to_string(),
+                "mse" => "Mean squared error (mse)".to_string(),
+                "r2" => "R²".to_string(),
+                other => other.to_string(),
+            };
+            (stem, title)
+        }
+        _ => ("metrics".into(), "Metrics".into()),
+    }
+}
+
+/// A tick label short enough for the axis: as many decimals as the tick spacing `step` needs,
+/// and scientific notation for values of a million or more and for steps below 1e-5, which would
+/// otherwise print as long rows of digits (an MSE in the target's units runs to 1e10).
+pub fn tick_label(v: f64, step: f64) -> String {
+    let step = if step.is_finite() && step > 0.0 { step } else { 1.0 };
+    if v == 0.0 {
+        return "0".into();
+    }
+    if v.abs() >= 1e6 || step < 1e-5 {
+        // Mantissa digits enough to tell neighbouring ticks apart.
+        let digits = (v.abs().log10().floor() - step.log10().floor()).clamp(0.0, 6.0) as usize;
+        return format!("{v:.digits$e}");
+    }
+    let decimals = (-step.log10().floor()).clamp(0.0, 6.0) as usize;
+    format!("{v:.decimals$}")
+}
+
+/// The spacing of about `ticks` ticks over `lo..hi` (as plotters picks them: 1, 2 or 5 × 10ⁿ).
+fn tick_step(lo: f64, hi: f64, ticks: usize) -> f64 {
+    let raw = (hi - lo).abs() / ticks.max(1) as f64;
+    if !(raw.is_finite() && raw > 0.0) {
+        return 1.0;
+    }
+    let mag = 10f64.powf(raw.log10().floor());
+    [1.0, 2.0, 5.0, 10.0].iter().map(|m| m * mag).find(|s| *s >= raw).unwrap_or(10.0 * mag)
+}
+
+/// Ticks on the value axis of a learning curve.
+const Y_TICKS: usize = 10;
+
 /// Strips the split prefix, so `val_loss` pairs with `loss`; returns (base name, is validation).
 fn split_series_name(name: &str) -> (&str, bool) {
     for prefix in ["validation_", "valid_", "val_"] {
@@ -175,17 +232,28 @@ impl CurveChart<'_> {
         // A single epoch would give an empty axis range; centre its point instead.
         let x_range = if first < last { first..last } else { first.saturating_sub(1)..last + 1 };
         let (y_lo, y_hi) = padded_range(self.series.iter().flat_map(|(_, v)| v.iter().copied()));
+        // Plotters puts about Y_TICKS labels 1, 2 or 5 × 10ⁿ apart; the axis is as wide as the
+        // widest of them, so none is cut off.
+        let step = tick_step(y_lo, y_hi, Y_TICKS);
+        let format_tick = move |v: &f64| tick_label(*v, step);
+        let widest = [y_lo, y_hi, (y_lo / step).ceil() * step, (y_hi / step).floor() * step]
+            .iter()
+            .map(|v| text_width(&format_tick(v), 15.0))
+            .max()
+            .unwrap_or(40);
 
         let mut chart = ChartBuilder::on(&root)
             .caption(self.title, (FONT, 26))
             .margin(15)
             .x_label_area_size(45)
-            .y_label_area_size(70)
+            .y_label_area_size((widest + 40) as u32)
             .build_cartesian_2d(x_range, y_lo..y_hi)?;
         chart
             .configure_mesh()
             .x_desc("epoch")
             .y_desc("value")
+            .y_labels(Y_TICKS)
+            .y_label_formatter(&format_tick)
             .axis_desc_style((FONT, 18))
             .label_style((FONT, 15))
             .light_line_style(RGBColor(235, 235, 235))
@@ -198,7 +266,8 @@ impl CurveChart<'_> {
                 bases.push(base);
                 bases.len() - 1
             });
-            let colour = PALETTE[index % PALETTE.len()];
+            // tab10 in pairs: a training series and its validation series in neighbouring colours.
+            let colour = PALETTE[(2 * index + usize::from(validation)) % PALETTE.len()];
             let style = colour.stroke_width(2);
             let points: Vec<(usize, f64)> =
                 self.epochs.iter().copied().zip(values.iter().copied()).filter(|(_, v)| v.is_finite()).collect();
@@ -449,6 +518,11 @@ impl DecisionGif {
 /// Above this many classes the counts no longer fit in their cells and only colours are drawn.
 const MAX_CLASSES_WITH_COUNTS: usize = 30;
 
+/// The confusion matrix's title, its size, and the least white space either side of it.
+pub const CONFUSION_TITLE: &str = "Confusion matrix (colour: share of the true class)";
+const CONFUSION_TITLE_FONT: f64 = 20.0;
+const TITLE_MARGIN: i32 = 12;
+
 /// From white to dark blue (matplotlib's `Blues` end points) by `t` in `[0, 1]`.
 fn blues(t: f64) -> RGBColor {
     let (lo, hi) = ((247.0, 251.0, 255.0), (8.0, 48.0, 107.0));
@@ -502,10 +576,13 @@ impl MatrixLayout {
         let vertical_x_labels = widest > cell - 4;
         let x_labels_height = if vertical_x_labels { widest + 10 } else { label_font as i32 + 10 };
         let (title_h, axis_title, pad) = (45, 34, 15);
-        let left = pad + axis_title + widest + 10;
-        let top = title_h;
         let side = cell * n as i32;
-        let width = left + side + pad + 10;
+        // The title is wider than a matrix of few classes: the image widens to hold it, the
+        // matrix centred under it.
+        let bare_width = pad + axis_title + widest + 10 + side + pad + 10;
+        let width = bare_width.max(text_width(CONFUSION_TITLE, CONFUSION_TITLE_FONT) + 2 * TITLE_MARGIN);
+        let left = pad + axis_title + widest + 10 + (width - bare_width) / 2;
+        let top = title_h;
         let height = top + side + x_labels_height + axis_title + pad;
         Self {
             size: (width as u32, height as u32),
@@ -544,11 +621,7 @@ where
     let side = cell * n;
     let centred = |size: f64| (FONT, size).into_font().color(&BLACK).pos(Pos::new(HPos::Center, VPos::Center));
     root.fill(&WHITE)?;
-    root.draw_text(
-        "Confusion matrix (colour: share of the true class)",
-        &centred(20.0),
-        (layout.size.0 as i32 / 2, 22),
-    )?;
+    root.draw_text(CONFUSION_TITLE, &centred(CONFUSION_TITLE_FONT), (layout.size.0 as i32 / 2, 22))?;
 
     let show_counts = counts.len() <= MAX_CLASSES_WITH_COUNTS;
     for (t, row) in counts.iter().enumerate() {
@@ -844,8 +917,9 @@ mod tests {
             assert_eq!((w, h), CURVE_SIZE);
             assert!(distinct(&pixels) > 20, "{stem}.png has too few colours");
             assert!(non_white(&pixels) > 2000, "{stem}.png is nearly blank");
-            // Train and validation share the first palette colour.
-            assert!(pixels.contains(&rgb(PALETTE[0])), "{stem}.png lacks the curve colour");
+            // Training and validation in distinct colours.
+            assert!(pixels.contains(&rgb(PALETTE[0])), "{stem}.png lacks the training curve's colour");
+            assert!(pixels.contains(&rgb(PALETTE[1])), "{stem}.png lacks the validation curve's colour");
 
             let svg = fs::read_to_string(dir.join(format!("{stem}.svg"))).unwrap();
             assert!(svg.trim_start().starts_with("<svg"), "{stem}.svg: {svg:.80}");
@@ -855,6 +929,96 @@ mod tests {
             for label in [stem, &format!("val_{stem}"), "epoch", "value"] {
                 assert!(texts.contains(&label), "{stem}.svg lacks {label}: {texts:?}");
             }
+        }
+    }
+
+    #[test]
+    fn metrics_chart_is_named_after_its_metric() {
+        let dir = TempDir::new("curves-mae");
+        let epochs: Vec<usize> = (1..=12).collect();
+        // An MSE in a house price's units: tick labels in the billions.
+        let loss: Vec<f64> = epochs.iter().map(|&e| 4.0e10 / e as f64).collect();
+        let val_loss: Vec<f64> = loss.iter().map(|l| l * 1.1).collect();
+        let mae: Vec<f64> = epochs.iter().map(|&e| 150_000.0 / (e as f64).sqrt()).collect();
+        let val_mae: Vec<f64> = mae.iter().map(|m| m * 1.05).collect();
+        let series: [(&str, &[f64]); 4] =
+            [("loss", &loss), ("val_loss", &val_loss), ("mae", &mae), ("val_mae", &val_mae)];
+        let written = learning_curves(&dir, &epochs, &series).unwrap();
+        let names: Vec<_> = written.iter().map(|p| p.file_name().unwrap().to_str().unwrap()).collect();
+        assert_eq!(names, ["loss.png", "loss.svg", "mae.png", "mae.svg"]);
+        for stem in ["loss", "mae"] {
+            let (w, h, pixels) = decode_png(&dir.join(format!("{stem}.png")));
+            assert_eq!((w, h), CURVE_SIZE);
+            assert!(pixels.contains(&rgb(PALETTE[0])) && pixels.contains(&rgb(PALETTE[1])), "{stem}.png");
+            assert!(non_white(&pixels) > 2000, "{stem}.png is nearly blank");
+            let svg = fs::read_to_string(dir.join(format!("{stem}.svg"))).unwrap();
+            let texts = svg_texts(&svg);
+            // Every tick label is short, and the legend names both series.
+            for label in [stem, &format!("val_{stem}")] {
+                assert!(texts.contains(&label), "{stem}.svg lacks {label}: {texts:?}");
+            }
+            let ticks: Vec<&&str> = texts.iter().filter(|t| t.parse::<f64>().is_ok()).collect();
+            assert!(ticks.len() >= 4, "{stem}.svg has too few numeric ticks: {texts:?}");
+            assert!(ticks.iter().all(|t| t.len() <= 9), "{stem}.svg has long tick labels: {ticks:?}");
+        }
+        assert!(fs::read_to_string(dir.join("mae.svg")).unwrap().contains("Mean absolute error"));
+        assert_eq!(metrics_chart(["accuracy", "val_accuracy"].into_iter()).0, "accuracy");
+        assert_eq!(metrics_chart(["mae", "val_mae"].into_iter()).0, "mae");
+        assert_eq!(metrics_chart(["mae", "accuracy"].into_iter()).0, "metrics");
+    }
+
+    #[test]
+    fn tick_labels_are_short_and_tell_neighbours_apart() {
+        for (lo, hi) in [(0.0, 1.0), (0.9, 1.0), (0.0, 4.0e10), (1.9e5, 2.1e5), (1e-7, 5e-7), (-3.0, 250.0)] {
+            let step = tick_step(lo, hi, Y_TICKS);
+            let ticks: Vec<f64> = (0..=Y_TICKS + 1).map(|i| (lo / step).ceil() * step + i as f64 * step).collect();
+            let labels: Vec<String> = ticks.iter().map(|&v| tick_label(v, step)).collect();
+            for (v, l) in ticks.iter().zip(&labels) {
+                assert!(l.len() <= 9, "{lo}..{hi}: `{l}` is too long");
+                let back: f64 = l.parse().unwrap();
+                assert!((back - v).abs() <= 0.5 * step, "{lo}..{hi}: `{l}` is not {v}");
+            }
+            let unique: HashSet<&String> = labels.iter().collect();
+            assert_eq!(unique.len(), labels.len(), "{lo}..{hi}: repeated labels {labels:?}");
+        }
+    }
+
+    /// The columns holding ink (not white) in rows `rows` of a decoded image `w` wide.
+    fn ink_columns(pixels: &[[u8; 3]], w: u32, rows: std::ops::Range<u32>) -> Option<(u32, u32)> {
+        let cols: Vec<u32> =
+            rows.flat_map(|y| (0..w).filter(move |&x| pixels[(y * w + x) as usize] != [255, 255, 255])).collect();
+        Some((*cols.iter().min()?, *cols.iter().max()?))
+    }
+
+    #[test]
+    fn confusion_matrix_title_fits_its_width() {
+        let dir = TempDir::new("confusion-title");
+        let long: Vec<String> =
+            (0..3).map(|k| format!("a rather long class name number {k} that runs on and on")).collect();
+        for names in [
+            vec!["a".to_string(), "b".to_string()],
+            vec!["no".to_string(), "yes".to_string(), "maybe".to_string()],
+            long,
+            (0..12).map(|k| k.to_string()).collect(),
+        ] {
+            let n = names.len();
+            let counts: Vec<Vec<usize>> =
+                (0..n).map(|t| (0..n).map(|p| usize::from(t == p) * 9 + 1).collect()).collect();
+            let path = dir.join(format!("c{n}.png"));
+            confusion_matrix(&path, &counts, &names).unwrap();
+            let (w, h, pixels) = decode_png(&path);
+            let layout = MatrixLayout::new(n, &names);
+            assert_eq!((w, h), layout.size);
+            // The title's band lies above the grid; its ink must start and end inside the image.
+            let (left, right) = ink_columns(&pixels, w, 0..layout.origin.1 as u32 - 2).expect("no title drawn");
+            let margin = 5;
+            assert!(left >= margin && right + margin < w, "{n} classes: title ink spans {left}..{right} of {w} px");
+            let title_w = text_width(CONFUSION_TITLE, CONFUSION_TITLE_FONT) as u32;
+            assert!(
+                right - left + 4 >= title_w,
+                "{n} classes: the title is drawn {} px wide, not {title_w}",
+                right - left
+            );
         }
     }
 

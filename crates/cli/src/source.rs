@@ -44,6 +44,8 @@ pub struct CsvOptions<'a> {
     pub target: Option<&'a str>,
     /// Columns to ignore.
     pub drop: &'a [String],
+    /// Identifier-like text columns to encode anyway (`--keep`).
+    pub keep: &'a [String],
     /// Fill missing cells.
     pub impute: bool,
 }
@@ -117,13 +119,14 @@ pub fn load_train(
         Source::Csv(path) => {
             let table = read_table(path, csv.delimiter)?;
             let kind = setup::target_kind(loss, &table, csv.target)?;
-            let cfg = PreprocessConfig {
+            let mut cfg = PreprocessConfig {
                 target: csv.target.map(str::to_string),
                 drop: csv.drop.to_vec(),
                 impute: csv.impute,
                 standardize: true,
             };
-            let shape = setup::table_shape(&table, &cfg)?;
+            drop_identifiers(&table, &mut cfg, csv.keep, &mut notes)?;
+            let shape = setup::table_shape_keeping(&table, &cfg, csv.keep)?;
             let classes = (kind == TargetKind::Classes).then_some(shape.target_values);
             before_encoding(shape.width, shape.rows, classes)?;
             let (pre, data) = Preprocessor::fit(&table, &cfg, kind)?;
@@ -169,6 +172,27 @@ pub fn load_train(
         (None, None) => (train, None),
     };
     Ok(TrainData { train, test, input, classes, notes })
+}
+
+/// Adds to `cfg.drop` every text column with (nearly) one value per row, which one-hot encoding
+/// would turn into as many features as rows, with a warning naming it; `keep` names those to
+/// encode anyway.
+fn drop_identifiers(table: &Table, cfg: &mut PreprocessConfig, keep: &[String], notes: &mut Vec<String>) -> Result<()> {
+    if let Some(k) = keep.iter().find(|k| table.column_index(k).is_none()) {
+        bail!("{}: has no column `{k}` to keep (--keep); available columns: {}", table.path, table.columns.join(", "));
+    }
+    for id in setup::identifier_columns(table, cfg)? {
+        if keep.contains(&id.name) {
+            continue;
+        }
+        notes.push(format!(
+            "warning: dropped column `{0}`: {1} different text values in {2} rows, an identifier or free text \
+             rather than a category (--keep {0} one-hot encodes it anyway, as {1} features)",
+            id.name, id.distinct, id.filled
+        ));
+        cfg.drop.push(id.name);
+    }
+    Ok(())
 }
 
 /// Loads labelled data for a model with `input` encoding and `classes`: the test split of an

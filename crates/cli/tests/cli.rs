@@ -12,6 +12,8 @@ mod aliasing;
 mod compat;
 #[path = "cli/crafted.rs"]
 mod crafted;
+#[path = "cli/defaults.rs"]
+mod defaults;
 #[path = "cli/errors.rs"]
 mod errors;
 #[path = "cli/failures.rs"]

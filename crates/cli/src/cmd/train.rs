@@ -7,8 +7,11 @@ use crate::Interrupted;
 use crate::cmd::plot::{self, MAX_FRAMES, Plane};
 use crate::cmd::regression;
 use crate::flags::{LogFormat, TrainArgs, TrainSettings};
-use crate::plan::{Device, StoredTraining, TrainPlan};
+use crate::plan::{
+    AUTO_EPOCHS, AUTO_PATIENCE, AUTO_VALIDATION_MIN_ROWS, AUTO_VALIDATION_SPLIT, Device, StoredTraining, TrainPlan,
+};
 use crate::progress::{Progress, Snapshots};
+use crate::scaling::TargetScaling;
 use crate::signals::{self, INTERRUPT};
 use crate::source::{CsvOptions, TrainData, load_train};
 use crate::term;
@@ -18,7 +21,9 @@ use mlp::backend::cuda::Cuda;
 use mlp::data::{Dataset, Targets};
 use mlp::model_file::{self, HistorySummary, ModelMeta, SavedModel};
 use mlp::setup;
-use mlp::train::{Checkpoint, FitConfig, History, MemoryEstimate, StopReason, Trainer, available_memory};
+use mlp::train::{
+    Checkpoint, EarlyStopping, FitConfig, History, MemoryEstimate, StopReason, Trainer, available_memory,
+};
 use mlp::{Error, Loss, Model, ModelConfig};
 use std::path::{Path, PathBuf};
 
@@ -36,6 +41,15 @@ pub(crate) fn headline(model: &Model, data: &Dataset, loss: Loss, threads: usize
 pub(crate) fn say(plan: &TrainPlan, text: &str) {
     if !plan.quiet {
         term::errln(text);
+    }
+}
+
+/// A note on stderr unless `--quiet`: the text, or with `--log-format json` an object
+/// `{"event": EVENT, "message": TEXT}`, so that every line stays JSON.
+fn note(plan: &TrainPlan, event: &str, text: &str) {
+    match plan.log_format {
+        LogFormat::Text => say(plan, text),
+        LogFormat::Json => say(plan, &serde_json::json!({ "event": event, "message": text }).to_string()),
     }
 }
 
@@ -61,7 +75,7 @@ fn run_in(args: TrainArgs, world: &mut World) -> Result<()> {
     if !world.is_root() {
         return Ok(());
     }
-    report(&plan, &t.saved, &t.data, &t.history, &t.written)
+    report(&plan, &t)
 }
 
 /// What [`prepare`] resolves once the data is read: the loss, the trainer's configuration
@@ -104,6 +118,8 @@ pub(crate) struct Trained {
     pub history: History,
     /// Every file written, the model first.
     pub written: Vec<PathBuf>,
+    /// With a validation split: the rows trained on, and the rows held out.
+    pub split: Option<(Dataset, Dataset)>,
 }
 
 /// Everything `mlp train` does between its plan and its report: data, model, training, model
@@ -115,21 +131,37 @@ pub(crate) fn fit_and_save(plan: &TrainPlan, tuning: Option<serde_json::Value>, 
     if plan.seed_stopper.is_some() && data.classes.is_none() {
         bail!("--seed-stopper watches the training accuracy, so it needs a classification target");
     }
-    let Prepared { loss, fit, config } = prepare(plan, &data, init_from.as_ref(), true)?;
+    let Prepared { loss, mut fit, config } = prepare(plan, &data, init_from.as_ref(), true)?;
+    // `mlp tune` retrains its best trial as it scored it, without these defaults.
+    let own_run = tuning.is_none();
+    if own_run {
+        auto_validation(plan, data.train.len(), data.classes.is_some(), &mut fit);
+    }
+    // Weights from `--init-from` already answer in the target's units: they are trained on as they are.
+    let scaling = (own_run && plan.target_scaling && init_from.is_none())
+        .then(|| TargetScaling::fit(&data.train.y, loss, &config))
+        .flatten();
+    let scaled = scaling.as_ref().map(|s| s.scaled(&data.train));
+    let fit_data = scaled.as_ref().unwrap_or(&data.train);
     let mut model = match &init_from {
         Some(m) => Model { config: config.clone(), params: m.model.params.clone() },
         None => config.init(fit.seed)?,
     };
-    let mut meta = model_meta(plan, loss, &data, &fit)?;
+    let mut meta = model_meta(plan, loss, &data, &fit, scaling.as_ref())?;
     if let (Some(t), Some(serde_json::Value::Object(training))) = (tuning, meta.training.as_mut()) {
         training.insert("tuning".into(), t);
     }
-    describe(plan, &model, &data, &fit);
+    if let Some(s) = &scaling {
+        note(plan, "target_scaling", &s.describe(data.input.target_name()));
+    }
+    let split =
+        (fit.validation_split > 0.0).then(|| mlp::train::split_indices(&data.train, fit.validation_split, fit.seed));
+    describe(plan, &model, &data, &fit, split.as_ref().map(|(_, v)| v.len()));
     let plane = plan.plots.as_ref().and_then(|_| Plane::new(&meta, &data.train));
     let curve = plan.plots.as_ref().and_then(|_| regression::Curve::new(&meta, &data.train));
     let mut snapshots = Snapshots { every: fit.epochs.div_ceil(MAX_FRAMES).max(1), frames: Vec::new() };
-    let animate = plane.is_some() || curve.is_some();
-    let history = train(plan, &fit, &mut model, &data.train, &meta, animate.then_some(&mut snapshots), world)?;
+    let animate = (plane.is_some() || curve.is_some()).then_some(&mut snapshots);
+    let history = train(plan, &fit, &mut model, fit_data, &meta, animate, scaling.as_ref(), world)?;
     if let StopReason::Interrupted { epoch, batch } = history.stop {
         return Err(Interrupted(format!(
             "interrupted at epoch {epoch}, batch {batch} ({}); checkpoint saved to {1}; continue with `mlp train --resume {1}`; {2} was not written",
@@ -139,15 +171,60 @@ pub(crate) fn fit_and_save(plan: &TrainPlan, tuning: Option<serde_json::Value>, 
         ))
         .into());
     }
+    if let Some(s) = &scaling {
+        s.fold(&mut model);
+        for (_, m) in &mut snapshots.frames {
+            s.fold(m);
+        }
+    }
     let saved = SavedModel { model, meta: ModelMeta { history: Some(HistorySummary::of(&history)), ..meta } };
     if !world.is_root() {
-        return Ok(Trained { saved, data, history, written: Vec::new() });
+        return Ok(Trained { saved, data, history, written: Vec::new(), split: None });
     }
     model_file::save(&plan.out, &saved)?;
     let mut written = vec![plan.out.clone()];
     let drawn = Drawn { plane: plane.as_ref(), curve: curve.as_ref() };
     written.extend(side_outputs(plan, &saved, &data, &history, drawn, snapshots.frames)?);
-    Ok(Trained { saved, data, history, written })
+    let split = split.map(|(t, v)| (data.train.select(&t), data.train.select(&v)));
+    Ok(Trained { saved, data, history, written, split })
+}
+
+/// `mlp train`'s defaults when neither `--validation-split` nor `--early-stopping` is given:
+/// [`AUTO_VALIDATION_SPLIT`] of the rows held out (stratified by class) and early stopping on
+/// the validation loss that restores the best weights, with an epoch budget of [`AUTO_EPOCHS`]
+/// unless `--epochs` says otherwise. Says what it did, or why not.
+fn auto_validation(plan: &TrainPlan, rows: usize, classes: bool, fit: &mut FitConfig) {
+    if !plan.auto_validation {
+        return;
+    }
+    if rows < AUTO_VALIDATION_MIN_ROWS {
+        note(
+            plan,
+            "validation",
+            &format!(
+                "no validation split: {rows} training rows, fewer than the {AUTO_VALIDATION_MIN_ROWS} the default \
+                 split needs (--validation-split F holds some out)"
+            ),
+        );
+        return;
+    }
+    fit.validation_split = AUTO_VALIDATION_SPLIT;
+    fit.early_stopping = Some(EarlyStopping { patience: AUTO_PATIENCE, ..Default::default() });
+    if !plan.epochs_given {
+        fit.epochs = AUTO_EPOCHS;
+    }
+    let how = if classes { "stratified by class" } else { "shuffled" };
+    note(
+        plan,
+        "validation",
+        &format!(
+            "validation: {:.0}% of the training rows held out ({how}); early stopping after {AUTO_PATIENCE} epochs \
+             without a lower val_loss, up to {} epochs, restores the best epoch's weights (--validation-split 0 \
+             turns this off)",
+            AUTO_VALIDATION_SPLIT * 100.0,
+            fit.epochs
+        ),
+    );
 }
 
 /// Reads the training (and test) data. The memory a run needs is checked twice before it is
@@ -158,6 +235,7 @@ pub(crate) fn load_data(plan: &TrainPlan, init_from: Option<&SavedModel>) -> Res
     let csv = CsvOptions {
         target: s.target.as_deref(),
         drop: s.drop.as_deref().unwrap_or(&[]),
+        keep: s.keep.as_deref().unwrap_or(&[]),
         impute: s.impute,
         delimiter: plan.delimiter,
     };
@@ -176,8 +254,8 @@ pub(crate) fn load_data(plan: &TrainPlan, init_from: Option<&SavedModel>) -> Res
     };
     let data =
         load_train(&plan.data, plan.test.as_ref(), &csv, plan.loss, plan.fit.seed, test_split, &mut before_encoding)?;
-    for note in &data.notes {
-        say(plan, note);
+    for text in &data.notes {
+        note(plan, "note", text);
     }
     Ok(data)
 }
@@ -238,7 +316,13 @@ fn check_memory(plan: &TrainPlan, estimate: &MemoryEstimate, tell: bool) -> Resu
 }
 
 /// What the model file records beside the weights.
-fn model_meta(plan: &TrainPlan, loss: Loss, data: &TrainData, fit: &FitConfig) -> Result<ModelMeta> {
+fn model_meta(
+    plan: &TrainPlan,
+    loss: Loss,
+    data: &TrainData,
+    fit: &FitConfig,
+    scaling: Option<&TargetScaling>,
+) -> Result<ModelMeta> {
     // The thread count changes how fast, never what, a run computes (tests/determinism.rs), so it is
     // left out of the file: the same seed then gives byte-identical files with any --threads.
     let stored = StoredTraining {
@@ -250,23 +334,35 @@ fn model_meta(plan: &TrainPlan, loss: Loss, data: &TrainData, fit: &FitConfig) -
         loss,
         input: data.input.clone(),
         classes: data.classes.clone(),
-        training: Some(serde_json::to_value(&stored).context("cannot record the training settings")?),
+        training: Some(training_json(&stored, scaling)?),
         history: None,
         created_by: model_file::created_by(),
     })
 }
 
-/// The model summary and a line about the data, before training.
-fn describe(plan: &TrainPlan, model: &Model, data: &TrainData, fit: &FitConfig) {
+/// The stored training settings, with the target scaling (already folded into the weights) recorded
+/// as `target_scaling` for whoever reads the file.
+fn training_json(stored: &StoredTraining, scaling: Option<&TargetScaling>) -> Result<serde_json::Value> {
+    let mut v = serde_json::to_value(stored).context("cannot record the training settings")?;
+    if let (Some(s), serde_json::Value::Object(map)) = (scaling, &mut v) {
+        map.insert("target_scaling".into(), serde_json::to_value(s).context("cannot record the target scaling")?);
+    }
+    Ok(v)
+}
+
+/// The model summary and a line about the data (training and held-out validation rows counted
+/// apart), before training.
+fn describe(plan: &TrainPlan, model: &Model, data: &TrainData, fit: &FitConfig, valid_rows: Option<usize>) {
     if plan.quiet || plan.log_format != LogFormat::Text {
         return;
     }
     term::err(&model.summary());
+    let valid = valid_rows.map(|v| format!(", {v} validation rows")).unwrap_or_default();
     let test = data.test.as_ref().map(|t| format!(", {} test rows", t.len())).unwrap_or_default();
     let classes = data.classes.as_ref().map(|k| format!(", {} classes", k.len())).unwrap_or_default();
     term::errln(&format!(
-        "data: {} training rows{test}, {} features{classes}; loss {}, optimizer {}, lr {}",
-        data.train.len(),
+        "data: {} training rows{valid}{test}, {} features{classes}; loss {}, optimizer {}, lr {}",
+        data.train.len() - valid_rows.unwrap_or(0),
         data.train.x.cols,
         fit.loss,
         fit.optimizer.name(),
@@ -284,6 +380,7 @@ fn train(
     data: &Dataset,
     meta: &ModelMeta,
     snapshots: Option<&mut Snapshots>,
+    scaling: Option<&TargetScaling>,
     world: &mut World,
 ) -> Result<History> {
     let mut progress = Progress::new(plan.log_format, plan.quiet);
@@ -319,7 +416,12 @@ fn train(
             }
             Ok(h)
         }
-        Err(e @ Error::NonFinite { .. }) if root => Err(diverged(plan, e, model, meta)),
+        Err(e @ Error::NonFinite { .. }) if root => {
+            if let Some(s) = scaling {
+                s.fold(model);
+            }
+            Err(diverged(plan, e, model, meta))
+        }
         Err(e) => Err(e.into()),
     }
 }
@@ -478,16 +580,15 @@ fn memory_limit() -> Result<Option<u64>> {
 }
 
 /// The final result on stdout (text or one JSON object).
-fn report(
-    plan: &TrainPlan,
-    saved: &SavedModel,
-    data: &TrainData,
-    history: &History,
-    written: &[PathBuf],
-) -> Result<()> {
+/// The scores are those of the saved model in the target's own units: `train` on the rows trained
+/// on (not the held-out ones), `valid` on the validation rows, `test` on the test data.
+fn report(plan: &TrainPlan, t: &Trained) -> Result<()> {
+    let Trained { saved, data, history, written, split } = t;
     let threads = plan.fit.threads;
     let loss = saved.meta.loss;
-    let train = headline(&saved.model, &data.train, loss, threads)?;
+    let fit_rows = split.as_ref().map_or(&data.train, |(tr, _)| tr);
+    let train = headline(&saved.model, fit_rows, loss, threads)?;
+    let valid = split.as_ref().map(|(_, v)| headline(&saved.model, v, loss, threads)).transpose()?;
     let test = data.test.as_ref().map(|t| headline(&saved.model, t, loss, threads)).transpose()?;
     let stop = match &history.stop {
         StopReason::Completed => "all epochs ran".to_string(),
@@ -505,6 +606,7 @@ fn report(
             "stop": stop,
             "restored_epoch": history.restored_epoch,
             "train": obj(&train),
+            "valid": valid.as_deref().map(obj),
             "test": test.as_deref().map(obj),
             "files": written.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
         });
@@ -518,6 +620,9 @@ fn report(
     } else {
         format!("trained {} epochs ({stop}{restored})\ntrain: {}\n", history.epochs.len(), fmt(&train))
     };
+    if let Some(v) = &valid {
+        text.push_str(&format!("valid: {}\n", fmt(v)));
+    }
     if let Some(t) = &test {
         text.push_str(&format!("test:  {}\n", fmt(t)));
     }

@@ -103,8 +103,14 @@ fn bad_hyperparameters() {
         (&["--batch-size", "0"], &["batch size (--batch-size): must be at least 1"]),
         (&["--optimizer", "sgd", "--momentum", "1"], &["momentum: must be in [0, 1), got 1"]),
         (&["--optimizer", "sgd", "--momentum", "1.5"], &["momentum: must be in [0, 1), got 1.5"]),
-        (&["--validation-split", "1.5"], &["validation split (--validation-split): must be in (0, 1), got 1.5"]),
-        (&["--validation-split", "0"], &["validation split (--validation-split): must be in (0, 1), got 0"]),
+        (
+            &["--validation-split", "1.5"],
+            &["validation split (--validation-split): must be 0 (none) or in (0, 1), got 1.5"],
+        ),
+        (
+            &["--validation-split", "1"],
+            &["validation split (--validation-split): must be 0 (none) or in (0, 1), got 1"],
+        ),
         (&["--threads", "0"], &["--threads must be at least 1"]),
         (&["--optimizer", "adam", "--rho", "0.9"], &["--rho", "does not apply to the adam optimizer"]),
         (&["--optimizer", "lion"], &["optimizer 'lion'", "unknown optimizer"]),

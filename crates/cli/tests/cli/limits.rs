@@ -1,27 +1,42 @@
 //! Issue 10, class 5: memory and thread bounds are checked before the allocation they protect.
-//! A text column unique per row is refused with a `--drop` hint before it becomes one-hot
-//! features; an enormous layer is refused before its weights exist (both peak under 100 MB,
+//! A text column unique per row is dropped with a warning (and, kept with `--keep`, refused
+//! before it becomes one-hot features); an enormous layer is refused before its weights exist (both peak under 100 MB,
 //! measured with VmHWM); `--threads` has a ceiling; a CSV of 100 000 columns is read in linear time.
 
 use crate::util::{Dir, peak_run};
 use std::fmt::Write as _;
 
 #[test]
-fn unique_id_column_is_refused_with_a_hint_in_bounded_memory() {
+fn unique_id_column_is_dropped_and_forcing_it_in_is_refused_in_bounded_memory() {
     let d = Dir::new("limit-id");
     let mut csv = String::from("id,a,b,y\n");
     for i in 0..60_000 {
         let _ = writeln!(csv, "user-{i:06},{},{},{}", i % 13, i % 7, i % 2);
     }
     d.write("ids.csv", &csv);
-    let (peak, run) =
-        peak_run(&d.path, &["train", "--data", "ids.csv", "--epochs", "1", "--out", "m.safetensors", "-q"], &[]);
-    run.fails_with(&["ids.csv: column `id` has 60000 different text values in 60000 rows", "--drop id"]);
+    // Kept by force, its 60 000 one-hot features are refused before they exist.
+    let args = ["train", "--data", "ids.csv", "--keep", "id", "--epochs", "1", "--out", "m.safetensors", "-q"];
+    let (peak, run) = peak_run(&d.path, &args, &[("MLP_MEMORY_LIMIT_BYTES", "1073741824")]);
+    run.fails_with(&["training needs about", "but only 1024 MiB is available"]);
     assert!(peak > 0 && peak < 100 * 1024, "the refused run peaked at {peak} KiB");
     eprintln!("refused 60 000-row unique-id run: peak {peak} KiB");
     assert!(!d.join("m.safetensors").exists());
-    // Dropped, it trains.
-    d.mlp(&["train", "--data", "ids.csv", "--drop", "id", "--epochs", "1", "--out", "m.safetensors", "-q"]).ok();
+    // By default it is dropped, with a warning naming it, and the rest trains.
+    let run = d.mlp(&["train", "--data", "ids.csv", "--epochs", "1", "--out", "m.safetensors"]);
+    run.ok();
+    assert!(
+        run.stderr.contains("warning: dropped column `id`: 60000 different text values in 60000 rows"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("2 features, 2 classes"), "{}", run.stderr);
+    // Without --keep, the library's shape check still refuses it by name (for other front ends).
+    let table = mlp::data::csv::Table::read_with(&d.join("ids.csv"), b',').unwrap();
+    let err = mlp::setup::table_shape(&table, &Default::default()).unwrap_err().to_string();
+    assert!(
+        err.contains("column `id` has 60000 different text values in 60000 rows") && err.contains("--drop id"),
+        "{err}"
+    );
 }
 
 #[test]

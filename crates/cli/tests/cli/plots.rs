@@ -108,5 +108,9 @@ fn regression_and_many_features_write_curves_only() {
     ])
     .ok();
     check_png(&d.join("p/loss.png"));
+    // The metrics chart is named after its metric.
+    check_png(&d.join("p/mae.png"));
+    check_svg(&d.join("p/mae.svg"));
+    assert!(!d.join("p/accuracy.png").exists());
     assert!(!d.join("p/decision_boundary.png").exists() && !d.join("p/confusion_matrix.png").exists());
 }
