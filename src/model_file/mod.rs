@@ -40,8 +40,8 @@ pub use checkpoint::{
     checkpoint_from_bytes, checkpoint_to_bytes, load_checkpoint, load_checkpoint_bytes, save_checkpoint,
 };
 pub use input::InputSpec;
-pub use raw::RawEncoder;
 pub use meta::{HistorySummary, ModelMeta, SavedModel, check_outputs, created_by};
+pub use raw::RawEncoder;
 
 use crate::error::{Error, Result};
 use crate::nn::Model;

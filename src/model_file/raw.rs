@@ -45,9 +45,10 @@ impl InputSpec {
     /// ahead, for a server that encodes every request of a model the same way.
     pub fn raw_encoder(&self) -> RawEncoder {
         let scale = match self {
-            InputSpec::Table { preprocessor } => {
-                Scale::Table { preprocessor: preprocessor.clone(), categorical: self.categorical_column().map(str::to_string) }
-            }
+            InputSpec::Table { preprocessor } => Scale::Table {
+                preprocessor: preprocessor.clone(),
+                categorical: self.categorical_column().map(str::to_string),
+            },
             InputSpec::Standardized { mean, std, .. } => Scale::Standard { mean: mean.clone(), std: std.clone() },
             InputSpec::Pixels { .. } => Scale::Pixels,
         };

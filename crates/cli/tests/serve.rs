@@ -799,7 +799,12 @@ fn a_soak_of_concurrent_batched_requests_has_no_errors_right_answers_and_flat_me
     }
     let n = done.load(Ordering::SeqCst);
     let errors = errors.lock().unwrap();
-    assert!(errors.is_empty(), "{} of {n} requests failed, the first: {:?}", errors.len(), &errors[..errors.len().min(3)]);
+    assert!(
+        errors.is_empty(),
+        "{} of {n} requests failed, the first: {:?}",
+        errors.len(),
+        &errors[..errors.len().min(3)]
+    );
     assert!(n as u64 > 300 * secs, "only {n} requests in {secs} s");
     // After the warm-up (pools, allocator arenas: the first quarter) the resident size stays put:
     // the last quarter's highest is within 4 MiB of the second quarter's.
