@@ -1,6 +1,6 @@
 //! `mlp serve` end to end: the real binary on a free loopback port, called over plain HTTP (and by
 //! Python's `tritonclient[http]` where `$MLP_TEST_PYTHON` has it), every answer compared with
-//! `mlp predict` on the same rows; bad requests, hot reload, signals, limits and a short soak.
+//! `mlp predict` on the same rows; bad requests, hot reload, signals, limits and a 60 s soak.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
