@@ -760,6 +760,7 @@ fn a_soak_of_concurrent_batched_requests_has_no_errors_right_answers_and_flat_me
                 let expected: Vec<f64> = mine.iter().flat_map(|&r| want[r].clone()).collect();
                 let json = v2_json(&picked, "FP32", "");
                 let (head, binary) = v2_binary(&picked);
+                let head_len = head.len().to_string();
                 while Instant::now() < deadline {
                     let (status, headers, body) = match i % 4 {
                         0 => conn.request("/models/mixed/invocations", "application/json", &[], records.as_bytes()),
@@ -767,7 +768,7 @@ fn a_soak_of_concurrent_batched_requests_has_no_errors_right_answers_and_flat_me
                         2 => conn.request(
                             "/v2/models/num/infer",
                             "application/octet-stream",
-                            &[("Inference-Header-Content-Length", &head.len().to_string())],
+                            &[("Inference-Header-Content-Length", head_len.as_str())],
                             &binary,
                         ),
                         _ => conn.request("/invocations", "text/csv", &[], mixed_rows.as_bytes()),
