@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """The Python server a user would otherwise deploy, for bench/serve.sh: FastAPI + uvicorn around a
-PyTorch MLP of the same shape, answering the same KServe V2 JSON requests as `mlp serve`
-(`POST /v2/models/NAME/infer`, `GET /v2/health/ready`).
+PyTorch MLP of the same shape, answering the same KServe V2 requests as `mlp serve`
+(`POST /v2/models/NAME/infer`, `GET /v2/health/ready`): JSON tensors, and the binary tensor data
+extension `tritonclient.http` sends by default (read with numpy.frombuffer, answered in binary when
+`binary_data_output` is asked for).
 
     python bench/serve_torch.py --port P --name NAME --inputs N --layers 512:relu,10:softmax [--pixels]
 
@@ -10,10 +12,13 @@ One worker, one torch thread (as mlp serves one request per core), inference mod
 
 import argparse
 
+import json
+
+import numpy as np
 import torch
 import uvicorn
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--port", type=int, required=True)
@@ -44,18 +49,33 @@ def ready():
 async def infer(name: str, request: Request):
     if name != args.name:
         return JSONResponse({"error": f"unknown model {name}"}, status_code=404)
-    req = await request.json()
+    body = await request.body()
+    hlen = request.headers.get("inference-header-content-length")
+    head = int(hlen) if hlen is not None else len(body)
+    req = json.loads(body[:head])
     inp = req["inputs"][0]
-    x = torch.tensor(inp["data"], dtype=torch.float32).reshape(inp["shape"])
+    if "data" in inp:
+        x = torch.tensor(inp["data"], dtype=torch.float32).reshape(inp["shape"])
+    else:
+        raw = np.frombuffer(body, dtype="<f4", count=inp["parameters"]["binary_data_size"] // 4, offset=head)
+        x = torch.from_numpy(raw.reshape(inp["shape"]).copy())
     if args.pixels:
         x = x / 255.0
     with torch.inference_mode():
         y = net(x)
-    return {
-        "model_name": name,
-        "model_version": "1",
-        "outputs": [{"name": "output", "datatype": "FP32", "shape": list(y.shape), "data": y.flatten().tolist()}],
-    }
+    out = {"name": "output", "datatype": "FP32", "shape": list(y.shape)}
+    answer = {"model_name": name, "model_version": "1", "outputs": [out]}
+    if not req.get("parameters", {}).get("binary_data_output"):
+        out["data"] = y.flatten().tolist()
+        return answer
+    raw = y.numpy().astype("<f4").tobytes()
+    out["parameters"] = {"binary_data_size": len(raw)}
+    head = json.dumps(answer).encode()
+    return Response(
+        head + raw,
+        media_type="application/octet-stream",
+        headers={"Inference-Header-Content-Length": str(len(head))},
+    )
 
 
 uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False)

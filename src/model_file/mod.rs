@@ -41,6 +41,7 @@ pub use checkpoint::{
 };
 pub use input::InputSpec;
 pub use meta::{HistorySummary, ModelMeta, SavedModel, check_outputs, created_by};
+pub use raw::RawEncoder;
 
 use crate::error::{Error, Result};
 use crate::nn::Model;

@@ -32,46 +32,105 @@ impl InputSpec {
     /// Encodes `x`, one row per sample and one column per [`raw_columns`](Self::raw_columns)
     /// entry, into the model's features: the same matrix [`transform_rows`](Self::transform_rows)
     /// gives for these numbers written as CSV cells. Images and standardized features are scaled
-    /// in place without the detour through text, which keeps a one-row request fast.
+    /// without the detour through text, which keeps a one-row request fast.
     pub fn transform_raw(&self, x: &Matrix) -> Result<Matrix> {
-        let width = self.raw_columns().len();
-        if x.cols != width {
-            return Err(Error::Data(format!("a row has {} values but the model takes {width} inputs", x.cols)));
+        let enc = self.raw_encoder();
+        if x.cols != enc.width() {
+            return Err(Error::Data(format!("a row has {} values but the model takes {} inputs", x.cols, enc.width())));
         }
-        match self {
-            InputSpec::Table { preprocessor } => {
-                if let Some(c) = self.categorical_column() {
+        Ok(Matrix::new(x.rows, self.n_features(), enc.encode(x.data.clone())?))
+    }
+
+    /// [`transform_raw`](Self::transform_raw) prepared once: the columns and scaling looked up
+    /// ahead, for a server that encodes every request of a model the same way.
+    pub fn raw_encoder(&self) -> RawEncoder {
+        let scale = match self {
+            InputSpec::Table { preprocessor } => Scale::Table {
+                preprocessor: preprocessor.clone(),
+                categorical: self.categorical_column().map(str::to_string),
+            },
+            InputSpec::Standardized { mean, std, .. } => Scale::Standard { mean: mean.clone(), std: std.clone() },
+            InputSpec::Pixels { .. } => Scale::Pixels,
+        };
+        RawEncoder { columns: self.raw_columns(), features: self.n_features(), scale }
+    }
+}
+
+/// How raw values become features (see [`InputSpec::raw_encoder`]).
+#[derive(Clone, Debug)]
+enum Scale {
+    /// Through the fitted preprocessing, as CSV cells would go.
+    Table { preprocessor: crate::preprocess::Preprocessor, categorical: Option<String> },
+    /// `(x − mean) / std` per feature.
+    Standard { mean: Vec<f32>, std: Vec<f32> },
+    /// `x / 255`.
+    Pixels,
+}
+
+/// Raw numeric rows to features, with everything that depends only on the model computed once:
+/// encoding a row of pixels or standardized features allocates nothing but its output.
+#[derive(Clone, Debug)]
+pub struct RawEncoder {
+    columns: Vec<String>,
+    features: usize,
+    scale: Scale,
+}
+
+impl RawEncoder {
+    /// The raw input columns, as [`InputSpec::raw_columns`].
+    pub fn columns(&self) -> &[String] {
+        &self.columns
+    }
+
+    /// Values in one raw row.
+    pub fn width(&self) -> usize {
+        self.columns.len()
+    }
+
+    /// Features in one encoded row (the network's input width).
+    pub fn features(&self) -> usize {
+        self.features
+    }
+
+    /// Encodes `raw` (whole rows of [`width`](Self::width) values, row-major) into the rows'
+    /// features, row-major: pixels and standardized features are scaled in place (no allocation),
+    /// a table goes through its fitted preprocessing.
+    pub fn encode(&self, mut raw: Vec<f32>) -> Result<Vec<f32>> {
+        let width = self.width();
+        if width == 0 || !raw.len().is_multiple_of(width) {
+            return Err(Error::Data(format!("{} values do not make whole rows of the {width} inputs", raw.len())));
+        }
+        let (mean, std) = match &self.scale {
+            Scale::Table { preprocessor, categorical } => {
+                if let Some(c) = categorical {
                     return Err(Error::Data(format!(
                         "the column `{c}` holds text categories, which a numeric tensor cannot carry; send named \
                          columns instead"
                     )));
                 }
-                let data: Vec<f64> = x.data.iter().map(|&v| f64::from(v)).collect();
-                preprocessor.transform_rows(&NumericRows::new("request", self.raw_columns(), &data)?)
+                let data: Vec<f64> = raw.iter().map(|&v| f64::from(v)).collect();
+                let m = preprocessor.transform_rows(&NumericRows::new("request", self.columns.clone(), &data)?)?;
+                return Ok(m.data);
             }
-            InputSpec::Standardized { .. } | InputSpec::Pixels { .. } => {
-                let (mean, std) = self.scaling();
-                let mut out = x.clone();
-                for r in 0..out.rows {
-                    for (f, v) in out.row_mut(r).iter_mut().enumerate() {
-                        let raw = *v;
-                        *v = match self {
-                            InputSpec::Pixels { .. } => raw / 255.0,
-                            _ => (raw - mean[f]) / std[f],
-                        };
-                        if !v.is_finite() {
-                            return Err(Error::Data(format!(
-                                "row {}, input {}: the value {raw} is not a finite number{}",
-                                r + 1,
-                                f + 1,
-                                if raw.is_finite() { " once scaled" } else { "" }
-                            )));
-                        }
-                    }
-                }
-                Ok(out)
+            Scale::Standard { mean, std } => (Some(mean), Some(std)),
+            Scale::Pixels => (None, None),
+        };
+        for (i, v) in raw.iter_mut().enumerate() {
+            let (f, x) = (i % width, *v);
+            *v = match (mean, std) {
+                (Some(mean), Some(std)) => (x - mean[f]) / std[f],
+                _ => x / 255.0,
+            };
+            if !v.is_finite() {
+                return Err(Error::Data(format!(
+                    "row {}, input {}: the value {x} is not a finite number{}",
+                    i / width + 1,
+                    f + 1,
+                    if x.is_finite() { " once scaled" } else { "" }
+                )));
             }
         }
+        Ok(raw)
     }
 }
 

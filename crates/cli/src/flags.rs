@@ -629,7 +629,7 @@ pub struct ServeArgs {
     /// The most rows in one batch.
     #[arg(long, value_name = "N", default_value_t = 64)]
     pub max_batch: usize,
-    /// Microseconds a batch's first request may wait for more (0: take what is queued).
+    /// Microseconds the request leading a batch may wait for more (0: only those already arrived).
     #[arg(long, value_name = "US", default_value_t = 0)]
     pub max_queue_delay_us: u64,
     /// HTTP worker threads (0: one per core).

@@ -39,8 +39,8 @@ impl From<mlp::Error> for ApiError {
 }
 
 /// A JSON body with its content type.
-pub fn json_response(status: StatusCode, body: String) -> Response {
-    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+pub fn json_response(status: StatusCode, body: impl Into<axum::body::Body>) -> Response {
+    (status, [(header::CONTENT_TYPE, "application/json")], body.into()).into_response()
 }
 
 impl IntoResponse for ApiError {

@@ -1,5 +1,5 @@
 //! One prediction for a request: encoded features through the model, in a batch with other
-//! requests when batching is on, on the request's own worker when the batch is small (the fast
+//! requests when batching is on, on the request's own worker when the request is small (the fast
 //! one-row path: no hand-off between threads), on a blocking thread when it is large.
 
 use crate::error::ApiError;
@@ -16,7 +16,9 @@ const INLINE_ROWS: usize = 32;
 pub async fn predict(model: &Model, x: Matrix, timeout: Duration) -> Result<Matrix, ApiError> {
     let rows = x.rows;
     let work = async {
-        if let Some(b) = &model.batcher {
+        if let Some(b) = &model.batcher
+            && rows <= b.max_rows()
+        {
             return b.predict(x).await;
         }
         if rows <= INLINE_ROWS {

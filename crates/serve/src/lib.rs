@@ -65,10 +65,18 @@ pub fn run(
     stop: &'static AtomicBool,
     on_ready: impl FnOnce(SocketAddr, &[String]),
 ) -> anyhow::Result<()> {
-    let mut rt = tokio::runtime::Builder::new_multi_thread();
-    if config.threads > 0 {
-        rt.worker_threads(config.threads);
-    }
-    let rt = rt.enable_all().build()?;
+    let rt = runtime(config.threads)?;
     rt.block_on(server::serve(config, stop, on_ready))
+}
+
+/// The runtime for `threads` HTTP workers (0: one per core this process may run on — the CPU
+/// affinity mask and cgroup quota, as `available_parallelism` reads them, so `taskset -c 0` gives
+/// one). One worker is a current-thread runtime: the accept loop and every connection share the
+/// thread, with no hand-off between threads and no second thread contending for the one core.
+fn runtime(threads: usize) -> std::io::Result<tokio::runtime::Runtime> {
+    let threads = if threads > 0 { threads } else { std::thread::available_parallelism().map_or(1, |n| n.get()) };
+    if threads == 1 {
+        return tokio::runtime::Builder::new_current_thread().enable_all().build();
+    }
+    tokio::runtime::Builder::new_multi_thread().worker_threads(threads).enable_all().build()
 }

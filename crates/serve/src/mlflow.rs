@@ -81,7 +81,7 @@ async fn score(
         let proba = query.is_some_and(|q| q.split('&').any(|kv| kv == "proba=true" || kv == "proba=1"));
         (model.meta.input.transform_rows(&csv_rows(bytes)?)?, proba)
     } else {
-        let (rows, proba) = json_rows(&bytes, &model.raw_columns)?;
+        let (rows, proba) = json_rows(&bytes, model.encoder.columns())?;
         (model.meta.input.transform_rows(&rows)?, proba)
     };
     if proba && model.meta.classes.is_none() {

@@ -5,7 +5,7 @@
 use crate::batch::{BatchConfig, Batcher};
 use crate::stats::ModelStats;
 use mlp::Predictor;
-use mlp::model_file::{self, ModelMeta};
+use mlp::model_file::{self, ModelMeta, RawEncoder};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
@@ -22,8 +22,8 @@ pub struct Model {
     pub version: u64,
     pub meta: ModelMeta,
     pub predictor: Arc<Predictor>,
-    /// Raw input columns (what a numeric tensor's row holds).
-    pub raw_columns: Vec<String>,
+    /// Raw input columns (what a numeric tensor's row holds) to features, prepared once.
+    pub encoder: RawEncoder,
     pub outputs: usize,
     pub stats: Arc<ModelStats>,
     pub batcher: Option<Batcher>,
@@ -171,11 +171,11 @@ impl Registry {
         let max_rows = self.batch.as_ref().map_or(64, |b| b.max_batch.max(1));
         let predictor = Arc::new(Predictor::new(&saved.model, max_rows, 1)?);
         let stats = Arc::new(ModelStats::new(&f.name));
-        let batcher = self.batch.as_ref().map(|cfg| Batcher::start(predictor.clone(), cfg.clone(), stats.clone()));
+        let batcher = self.batch.as_ref().map(|cfg| Batcher::new(predictor.clone(), cfg.clone(), stats.clone()));
         Ok(Model {
             name: f.name.clone(),
             version: f.version,
-            raw_columns: saved.meta.input.raw_columns(),
+            encoder: saved.meta.input.raw_encoder(),
             outputs: saved.model.config.output_dim(),
             meta: saved.meta,
             predictor,

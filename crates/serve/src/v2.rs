@@ -13,7 +13,7 @@ use crate::models::{INPUT, Model, OUTPUT};
 use crate::server::{App, lookup};
 use crate::stats::ModelStats;
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use mlp::Matrix;
@@ -39,15 +39,15 @@ pub async fn server_metadata() -> Response {
 
 /// `GET /v2/health/live`: 200 with `{"live": true}` (tritonclient reads the status, kserve the body).
 pub async fn live() -> Response {
-    json_response(StatusCode::OK, r#"{"live":true}"#.into())
+    json_response(StatusCode::OK, r#"{"live":true}"#)
 }
 
 /// `GET /v2/health/ready`: 503 while shutting down.
 pub async fn ready(State(app): State<Arc<App>>) -> Response {
     if app.draining() {
-        json_response(StatusCode::SERVICE_UNAVAILABLE, r#"{"ready":false}"#.into())
+        json_response(StatusCode::SERVICE_UNAVAILABLE, r#"{"ready":false}"#)
     } else {
-        json_response(StatusCode::OK, r#"{"ready":true}"#.into())
+        json_response(StatusCode::OK, r#"{"ready":true}"#)
     }
 }
 
@@ -72,8 +72,9 @@ pub async fn version_ready(State(app): State<Arc<App>>, Path((name, v)): Path<(S
 }
 
 /// `POST /v2/models/{name}/infer`.
-pub async fn infer(State(app): State<Arc<App>>, Path(name): Path<String>, headers: HeaderMap, body: Body) -> Response {
-    let r = infer_request(&app, &name, None, &headers, body).await;
+pub async fn infer(State(app): State<Arc<App>>, Path(name): Path<String>, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let r = infer_request(&app, &name, None, &parts.headers, body).await;
     respond(&app, &name, r)
 }
 
@@ -81,10 +82,10 @@ pub async fn infer(State(app): State<Arc<App>>, Path(name): Path<String>, header
 pub async fn version_infer(
     State(app): State<Arc<App>>,
     Path((name, v)): Path<(String, String)>,
-    headers: HeaderMap,
-    body: Body,
+    req: Request,
 ) -> Response {
-    let r = infer_request(&app, &name, Some(&v), &headers, body).await;
+    let (parts, body) = req.into_parts();
+    let r = infer_request(&app, &name, Some(&v), &parts.headers, body).await;
     respond(&app, &name, r)
 }
 
@@ -114,7 +115,7 @@ fn model_metadata(app: &App, name: &str, version: Option<&str>) -> Result<Respon
         "name": model.name,
         "versions": versions,
         "platform": "mlp",
-        "inputs": [{"name": INPUT, "datatype": "FP32", "shape": [-1, model.raw_columns.len()]}],
+        "inputs": [{"name": INPUT, "datatype": "FP32", "shape": [-1, model.encoder.width()]}],
         "outputs": [{"name": OUTPUT, "datatype": "FP32", "shape": [-1, model.outputs]}],
     });
     Ok(json_response(StatusCode::OK, body.to_string()))
@@ -159,20 +160,25 @@ struct OutputRequest {
     parameters: Option<serde_json::Map<String, Value>>,
 }
 
-/// A tensor's `data`, flat or nested to any depth, as numbers (booleans count 0 and 1; a string
-/// counts as NaN and is refused once the datatype has been checked, so a BYTES tensor hears that
-/// its datatype is the problem).
-struct Flat(Vec<f64>);
+/// A tensor's `data`, flat or nested to any depth, read straight into FP32 (booleans count 0 and
+/// 1; a string is remembered, and refused once the datatype has been checked, so a BYTES tensor
+/// hears that its datatype is the problem). A number beyond FP32's range becomes infinite and is
+/// refused as not finite.
+#[derive(Default)]
+struct Flat {
+    values: Vec<f32>,
+    text: bool,
+}
 
 impl<'de> Deserialize<'de> for Flat {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let mut v = Vec::new();
-        d.deserialize_any(FlatVisitor(&mut v))?;
-        Ok(Flat(v))
+        let mut flat = Flat::default();
+        d.deserialize_any(FlatVisitor(&mut flat))?;
+        Ok(flat)
     }
 }
 
-struct FlatVisitor<'a>(&'a mut Vec<f64>);
+struct FlatVisitor<'a>(&'a mut Flat);
 
 impl<'de> Visitor<'de> for FlatVisitor<'_> {
     type Value = ();
@@ -182,40 +188,41 @@ impl<'de> Visitor<'de> for FlatVisitor<'_> {
     }
 
     fn visit_f64<E>(self, v: f64) -> Result<(), E> {
-        self.0.push(v);
+        self.0.values.push(v as f32);
         Ok(())
     }
 
     fn visit_i64<E>(self, v: i64) -> Result<(), E> {
-        self.0.push(v as f64);
+        self.0.values.push(v as f32);
         Ok(())
     }
 
     fn visit_u64<E>(self, v: u64) -> Result<(), E> {
-        self.0.push(v as f64);
+        self.0.values.push(v as f32);
         Ok(())
     }
 
     fn visit_bool<E>(self, v: bool) -> Result<(), E> {
-        self.0.push(f64::from(u8::from(v)));
+        self.0.values.push(f32::from(u8::from(v)));
         Ok(())
     }
 
     fn visit_str<E>(self, _: &str) -> Result<(), E> {
-        self.0.push(f64::NAN);
+        self.0.text = true;
+        self.0.values.push(f32::NAN);
         Ok(())
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
         if let Some(n) = seq.size_hint() {
-            self.0.reserve(n);
+            self.0.values.reserve(n);
         }
         while seq.next_element_seed(FlatSeed(self.0))?.is_some() {}
         Ok(())
     }
 }
 
-struct FlatSeed<'a>(&'a mut Vec<f64>);
+struct FlatSeed<'a>(&'a mut Flat);
 
 impl<'de> DeserializeSeed<'de> for FlatSeed<'_> {
     type Value = ();
@@ -291,40 +298,50 @@ async fn infer_request(
             )?
         }
     };
-    let (json_part, mut binary) = bytes.split_at(header_len);
-    let req: InferRequest = serde_json::from_slice(json_part)
+    let (json_part, binary) = bytes.split_at(header_len);
+    let mut req: InferRequest = serde_json::from_slice(json_part)
         .map_err(|e| ApiError::bad(format!("the request is not a valid inference request: {e}")))?;
-    let width = model.raw_columns.len();
-    let [input] = req.inputs.as_slice() else {
+    let width = model.encoder.width();
+    let [input] = req.inputs.as_mut_slice() else {
         return Err(ApiError::bad(format!(
             "the request has {} inputs; the model takes one, `{INPUT}`, FP32 of shape [-1, {width}]",
             req.inputs.len()
         )));
     };
+    let (rows, values) = input_values(input, binary, width)?;
+    let wanted = wanted_output(&req, &model)?;
+    let x = Matrix::new(rows, model.encoder.features(), model.encoder.encode(values)?);
+    let out = infer::predict(&model, x, app.config.request_timeout).await?;
+    Ok(answer(&model, req.id, &out, &wanted))
+}
+
+/// The rows and raw values of the request's one input: its JSON `data`, or its share of the
+/// binary bytes after the JSON header (which it must use up).
+fn input_values(input: &mut InputTensor, binary: &[u8], width: usize) -> Result<(usize, Vec<f32>), ApiError> {
     if input.name != INPUT {
         return Err(ApiError::bad(format!(
             "unknown input `{}`; the model takes one input, `{INPUT}`, FP32 of shape [-1, {width}]",
             input.name
         )));
     }
-    let Some(size) = element_size(&input.datatype) else {
+    let (shape, datatype) = (&input.shape, &input.datatype);
+    let Some(size) = element_size(datatype) else {
         return Err(ApiError::bad(format!(
-            "input `{INPUT}` has datatype {}; the model takes numbers: FP32 (or FP64, INT8-64, UINT8-64, BOOL)",
-            input.datatype
+            "input `{INPUT}` has datatype {datatype}; the model takes numbers: FP32 (or FP64, INT8-64, UINT8-64, BOOL)"
         )));
     };
-    let rows = match input.shape.as_slice() {
+    let rows = match shape.as_slice() {
         [n, w] if *n >= 1 && *w == width as i64 => *n as usize,
         _ => {
             return Err(ApiError::bad(format!(
-                "input `{INPUT}` has shape {:?}; the model takes [-1, {width}] (rows of {width} values, at least one row)",
-                input.shape
+                "input `{INPUT}` has shape {shape:?}; the model takes [-1, {width}] (rows of {width} values, at least one row)"
             )));
         }
     };
     let count = rows.checked_mul(width).ok_or_else(|| ApiError::bad("the input shape is too large"))?;
     let binary_size = input.parameters.as_ref().and_then(|p| p.get("binary_data_size"));
-    let values: Vec<f32> = match (binary_size, &input.data) {
+    let mut rest = binary;
+    let values: Vec<f32> = match (binary_size, input.data.take()) {
         (Some(n), None) => {
             let n = n.as_u64().map(|n| n as usize).filter(|&n| n <= binary.len()).ok_or_else(|| {
                 ApiError::bad(format!(
@@ -334,41 +351,35 @@ async fn infer_request(
             })?;
             if n != count * size {
                 return Err(ApiError::bad(format!(
-                    "input `{INPUT}` has {n} bytes of binary data, but shape {:?} of {} needs {}",
-                    input.shape,
-                    input.datatype,
+                    "input `{INPUT}` has {n} bytes of binary data, but shape {shape:?} of {datatype} needs {}",
                     count * size
                 )));
             }
-            let (raw, rest) = binary.split_at(n);
-            binary = rest;
-            decode(&input.datatype, raw)
+            let (raw, tail) = binary.split_at(n);
+            rest = tail;
+            decode(datatype, raw)
         }
-        (None, Some(Flat(data))) => {
-            if data.len() != count {
+        (None, Some(Flat { values, text })) => {
+            if values.len() != count {
                 return Err(ApiError::bad(format!(
-                    "input `{INPUT}` has {} values, but shape {:?} needs {count}",
-                    data.len(),
-                    input.shape
+                    "input `{INPUT}` has {} values, but shape {shape:?} needs {count}",
+                    values.len()
                 )));
             }
-            if data.iter().any(|v| v.is_nan()) {
-                return Err(ApiError::bad(format!(
-                    "input `{INPUT}` holds text; datatype {} takes numbers",
-                    input.datatype
-                )));
+            if text {
+                return Err(ApiError::bad(format!("input `{INPUT}` holds text; datatype {datatype} takes numbers")));
             }
-            data.iter().map(|&v| v as f32).collect()
+            values
         }
         (Some(_), Some(_)) => {
             return Err(ApiError::bad(format!("input `{INPUT}` has both `data` and binary_data_size; give one")));
         }
         (None, None) => return Err(ApiError::bad(format!("input `{INPUT}` has no `data`"))),
     };
-    if !binary.is_empty() {
+    if !rest.is_empty() {
         return Err(ApiError::bad(format!(
             "{} bytes after the JSON header belong to no input (check binary_data_size)",
-            binary.len()
+            rest.len()
         )));
     }
     if let Some(i) = values.iter().position(|v| !v.is_finite()) {
@@ -379,10 +390,7 @@ async fn infer_request(
             values[i]
         )));
     }
-    let wanted = wanted_output(&req, &model)?;
-    let x = model.meta.input.transform_raw(&Matrix::new(rows, width, values))?;
-    let out = infer::predict(&model, x, app.config.request_timeout).await?;
-    Ok(answer(&model, req.id, &out, &wanted))
+    Ok((rows, values))
 }
 
 fn wanted_output(req: &InferRequest, model: &Model) -> Result<Wanted, ApiError> {
@@ -487,12 +495,16 @@ fn answer(model: &Model, id: Option<String>, out: &Matrix, wanted: &Wanted) -> R
         id,
         outputs: [OutTensor { name: OUTPUT, datatype, shape: [out.rows, cols], data, parameters }],
     };
-    let head = serde_json::to_string(&head).unwrap_or_default();
-    if !wanted.binary {
-        return json_response(StatusCode::OK, head);
+    // Sized once for the usual answer (a short header, then at most 16 bytes a number), so that
+    // writing it does not grow the buffer step by step.
+    let mut body = Vec::with_capacity(160 + raw.len() + 16 * out.data.len());
+    if serde_json::to_writer(&mut body, &head).is_err() {
+        body.clear();
     }
-    let head_len = head.len();
-    let mut body = head.into_bytes();
+    if !wanted.binary {
+        return json_response(StatusCode::OK, body);
+    }
+    let head_len = body.len();
     body.extend_from_slice(&raw);
     let mut resp = (StatusCode::OK, body).into_response();
     let h = resp.headers_mut();
