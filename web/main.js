@@ -233,15 +233,18 @@ function regressionRange() {
 function outputColor(v, units, classes, disc) {
   if (classes === null) {
     const [lo, hi] = regressionRange();
-    return rampRGB((v[0] - lo) / (hi - lo));
+    return pale(rampRGB((v[0] - lo) / (hi - lo)));
   }
-  if (units === 1) return rampRGB(disc ? (v[0] > 0.5 ? 1 : 0) : v[0]);
+  if (units === 1) return pale(rampRGB(disc ? (v[0] > 0.5 ? 1 : 0) : v[0]));
   let best = 0;
   for (let k = 1; k < units; k++) if (v[k] > v[best]) best = k;
   const s = disc ? 1 : Math.max(0, (v[best] - 1 / units) / (1 - 1 / units));
   const c = PALETTE[best % PALETTE.length];
-  return [0, 1, 2].map((k) => Math.round(255 + (c[k] - 255) * (0.25 + 0.75 * s)));
+  return [0, 1, 2].map((k) => Math.round(255 + (c[k] - 255) * 0.6 * (0.25 + 0.75 * s)));
 }
+
+/** The heat map is lighter than the points drawn on it. */
+const pale = (c) => c.map((v) => Math.round(255 + (v - 255) * 0.6));
 
 // ---- drawing
 
@@ -305,8 +308,8 @@ function layout() {
   const cols = [feats.length, ...layers];
   const colW = 110, box = 36, gapY = 46;
   const height = Math.max(...cols) * gapY + 20;
-  const pos = cols.map((n, c) => Array.from({ length: n }, (_, i) => [20 + c * colW, 10 + i * gapY]));
-  return { feats, layers, cols, pos, box, width: 40 + cols.length * colW, height };
+  const pos = cols.map((n, c) => Array.from({ length: n }, (_, i) => [60 + c * colW, 10 + i * gapY]));
+  return { feats, layers, cols, pos, box, width: 80 + cols.length * colW, height };
 }
 
 function buildNet() {
@@ -318,14 +321,24 @@ function buildNet() {
   ctl.style.width = `${L.width}px`;
   // The feature checkboxes (TF Playground's inputs); an uploaded file's columns are all used.
   const fx = document.createElement('div');
-  fx.className = 'layer'; fx.style.left = '0px';
-  fx.innerHTML = page.mode === 'model' ? 'inputs' : page.csv ? 'columns' : FEATURES.map((f) =>
-    `<label title="${f}"><input type="checkbox" class="feat" value="${f}" ${selected().includes(f) ? 'checked' : ''}>${LABELS[f]}</label>`).join(' ');
+  fx.className = 'layer'; fx.style.left = '20px';
+  fx.textContent = page.mode === 'model' ? 'inputs' : page.csv ? 'columns' : 'features';
   ctl.append(fx);
+  for (const old of document.querySelectorAll('#net-wrap .feat-box')) old.remove();
+  if (page.mode !== 'model' && !page.csv) {
+    FEATURES.forEach((f, i) => {
+      const [, y] = L.pos[0][i];
+      const el = document.createElement('label');
+      el.className = 'feat-box'; el.title = f;
+      el.style.top = `${52 + y + 10}px`;
+      el.innerHTML = `<input type="checkbox" class="feat" id="feat-${i}" value="${f}" ${selected().includes(f) ? 'checked' : ''}>`;
+      $('net-wrap').append(el);
+    });
+  }
   if (page.mode !== 'model') {
     hidden().forEach((units, i) => {
       const el = document.createElement('div');
-      el.className = 'layer'; el.style.left = `${(i + 1) * 110}px`;
+      el.className = 'layer'; el.style.left = `${40 + (i + 1) * 110}px`;
       el.innerHTML = `<button class="minus" data-i="${i}">−</button> ${units} <button class="plus" data-i="${i}">+</button><br>` +
         `<select class="layer-act" data-i="${i}">${ACTS.map((a) => `<option ${a === layerActs()[i] ? 'selected' : ''}>${a}</option>`).join('')}</select>`;
       ctl.append(el);
@@ -343,9 +356,9 @@ function buildNet() {
       const a = layerActs(); a[Number(s.dataset.i)] = s.value; state.acts = a.join(','); reset();
     });
   }
-  for (const c of ctl.querySelectorAll('.feat')) {
+  for (const c of document.querySelectorAll('#net-wrap .feat')) {
     c.addEventListener('change', () => {
-      state.features = [...ctl.querySelectorAll('.feat')].filter((x) => x.checked).map((x) => x.value).join(',');
+      state.features = [...document.querySelectorAll('#net-wrap .feat')].filter((x) => x.checked).map((x) => x.value).join(',');
       reset();
     });
   }
@@ -391,12 +404,16 @@ function drawNet() {
   L.cols.forEach((count, c) => {
     for (let i = 0; i < count; i++) {
       const [x, y] = L.pos[c][i];
-      if (c === 0 && used[i] < 0) { g.fillStyle = '#ddd'; g.fillRect(x, y, L.box, L.box); continue; }
+      if (c === 0 && used[i] < 0) {
+        g.fillStyle = '#ddd'; g.fillRect(x, y, L.box, L.box);
+        g.fillStyle = '#888'; g.font = '11px sans-serif'; g.fillText(LABELS[L.feats[i]] || L.feats[i], x - 60, y + half + 4);
+        continue;
+      }
       if (blocks && off + nn <= blocks.length) thumb(g, blocks.subarray(off, off + nn), THUMB, x, y, L.box);
       else { g.fillStyle = '#eee'; g.fillRect(x, y, L.box, L.box); }
       off += nn;
       g.strokeStyle = '#888'; g.lineWidth = 1; g.strokeRect(x, y, L.box, L.box);
-      if (c === 0) { g.fillStyle = '#222'; g.font = '11px sans-serif'; g.fillText(LABELS[L.feats[i]] || L.feats[i], x, y + L.box + 10); }
+      if (c === 0) { g.fillStyle = '#222'; g.font = '11px sans-serif'; g.fillText(LABELS[L.feats[i]] || L.feats[i], x - 60, y + half + 4); }
     }
   });
   if (f && f.dead) {

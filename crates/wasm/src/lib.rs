@@ -215,6 +215,7 @@ impl Playground {
                 "{name}: the playground draws models whose inputs are numeric columns x1, x2 (as `mlp train --data builtin:…` writes); this one reads a table"
             )));
         };
+        let n = features.len();
         let columns = vec!["x1".to_string(), "x2".to_string()];
         let map = FeatureMap::parse(features, &columns).map_err(|e| err(format!("{name}: {e}")))?;
         let classes = saved.meta.classes.as_ref().map(Vec::len);
@@ -224,8 +225,8 @@ impl Playground {
             classes,
             map,
             input: saved.meta.input,
-            train: Dataset::new(Matrix::zeros(0, features.len()), Targets::Values(Matrix::zeros(0, 1))),
-            test: Dataset::new(Matrix::zeros(0, features.len()), Targets::Values(Matrix::zeros(0, 1))),
+            train: Dataset::new(Matrix::zeros(0, n), Targets::Values(Matrix::zeros(0, 1))),
+            test: Dataset::new(Matrix::zeros(0, n), Targets::Values(Matrix::zeros(0, 1))),
             fit: FitConfig::default(),
             stopper: None,
             test_mask: Vec::new(),
@@ -243,7 +244,7 @@ impl Playground {
     /// Trains for about `budget_ms` milliseconds of whole epochs (at least one, at most
     /// `max_epochs`), then returns the [`Status`] as JSON.
     pub fn train_for(&mut self, budget_ms: f64, max_epochs: u32) -> Result<String, JsError> {
-        let start = now();
+        let t0 = now();
         let mut done = 0u32;
         while let Run::Training(s) = &mut self.run {
             match s.next() {
@@ -259,7 +260,7 @@ impl Playground {
                         if s.history().epochs.len() >= HISTORY_CAP {
                             self.compact()?;
                         }
-                        if done >= max_epochs || (now() - start) * 1000.0 >= budget_ms {
+                        if done >= max_epochs || (now() - t0) * 1000.0 >= budget_ms {
                             break;
                         }
                     }

@@ -102,3 +102,27 @@ fn bad_setups_are_refused() {
     assert!(Playground::open(b"not a model", "x.safetensors").is_err());
     assert!(Playground::new(&good, x, y).is_ok());
 }
+
+#[wasm_bindgen_test]
+fn a_long_run_keeps_its_epoch_count_across_history_compaction() {
+    // 8 rows in one batch: 20 000 epochs (where the history is trimmed) take a moment.
+    let (x, y) = rows("spirals?n=8&seed=4");
+    let s = setup("2:softmax", "categorical_crossentropy", "adam(lr=0.01)", 8, r#","plateau":false"#)
+        .replace(r#""test_fraction":0.2"#, r#""test_fraction":0"#);
+    let mut pg = ok(Playground::new(&s, x, y));
+    let mut status = String::new();
+    while !status.contains(r#""epoch":20050,"#) {
+        status = ok(pg.train_for(1e9, 1000.min(20_050 - epoch(&status))));
+    }
+    assert!(metric(&status, "loss").is_finite(), "{status}");
+    let saved = mlp::model_file::load_bytes(&ok(pg.model_file()), "p").unwrap();
+    assert_eq!(saved.meta.history.unwrap().epochs, 20_050);
+}
+
+fn epoch(status: &str) -> u32 {
+    if status.is_empty() {
+        return 0;
+    }
+    let v: serde_json::Value = serde_json::from_str(status).unwrap();
+    v["epoch"].as_u64().unwrap() as u32
+}
