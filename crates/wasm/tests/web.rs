@@ -78,7 +78,7 @@ fn tf_playground_default_network_learns_the_circle_and_shows_every_unit() {
 
 #[wasm_bindgen_test]
 fn derived_features_and_regression_train() {
-    let (x, y) = rows("circles?n=200&seed=2");
+    let (x, _) = rows("circles?n=200&seed=2");
     let y: Vec<f32> = x.chunks(2).map(|p| p[0] * p[1]).collect();
     let s = r#"{"layers":"8:relu,1:linear","loss":"mse","optimizer":"adam(lr=0.01)","batch_size":16,"columns":["x1","x2"],"features":["x1","x2","x1^2","x2^2","x1*x2","sin(x1)","sin(x2)"],"test_fraction":0.5,"seed":3,"early_stopping":5}"#;
     let mut pg = ok(Playground::new(s, x, y));
