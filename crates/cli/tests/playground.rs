@@ -44,7 +44,10 @@ impl Server {
         let mut child = spawn(dir, &["playground", "--port", "0", "--dir", dist().to_str().unwrap()]);
         let mut line = String::new();
         BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let url = line.split_whitespace().find(|w| w.starts_with("http://")).unwrap_or_else(|| panic!("no address in {line:?}"));
+        let url = line
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .unwrap_or_else(|| panic!("no address in {line:?}"));
         Server(child, url.to_string())
     }
 }
@@ -81,7 +84,13 @@ fn the_page_trains_the_seed_spirals_and_its_model_file_evaluates_in_mlp() {
     eprintln!("playground: {}", text.lines().next().unwrap_or(""));
     // The page's file is an mlp model file: evaluated on the same spirals (seed 0, as the page drew).
     let json = d
-        .mlp(&["evaluate", "playground.safetensors", "--data", "builtin:spirals?n=1000&cycles=1.2&sd=0.03&seed=0", "--json"])
+        .mlp(&[
+            "evaluate",
+            "playground.safetensors",
+            "--data",
+            "builtin:spirals?n=1000&cycles=1.2&sd=0.03&seed=0",
+            "--json",
+        ])
         .ok()
         .to_string();
     let acc = metric(&json, "accuracy");

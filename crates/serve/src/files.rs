@@ -70,9 +70,8 @@ pub fn serve_dir(
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     let root = Arc::new(root.to_path_buf());
     rt.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
+        let listener =
+            tokio::net::TcpListener::bind(addr).await.map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
         on_ready(listener.local_addr()?);
         let app = Router::new().fallback(get).with_state(root);
         axum::serve(listener, app)

@@ -44,10 +44,7 @@ impl FeatureMap {
             .iter()
             .map(|n| {
                 one(n).ok_or_else(|| {
-                    format!(
-                        "feature `{n}` is neither a column ({}) nor COL^2, COL*COL or sin(COL)",
-                        columns.join(", ")
-                    )
+                    format!("feature `{n}` is neither a column ({}) nor COL^2, COL*COL or sin(COL)", columns.join(", "))
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
@@ -93,8 +90,11 @@ mod tests {
 
     #[test]
     fn tf_playground_features_are_computed_from_the_columns() {
-        let m = FeatureMap::parse(&names(&["x1", "x2", "x1^2", "x2^2", "x1*x2", "sin(x1)", "sin(x2)"]), &names(&["x1", "x2"]))
-            .unwrap();
+        let m = FeatureMap::parse(
+            &names(&["x1", "x2", "x1^2", "x2^2", "x1*x2", "sin(x1)", "sin(x2)"]),
+            &names(&["x1", "x2"]),
+        )
+        .unwrap();
         let f = m.apply(&Matrix::new(1, 2, vec![2.0, -0.5]));
         assert_eq!(f.data, vec![2.0, -0.5, 4.0, 0.25, -1.0, 2f32.sin(), (-0.5f32).sin()]);
     }

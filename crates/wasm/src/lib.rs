@@ -180,7 +180,8 @@ impl Playground {
             return Err(err(format!("test fraction {} is not in [0, 1)", setup.test_fraction)));
         }
         let map = FeatureMap::parse(&setup.features, &setup.columns).map_err(err)?;
-        let mut data = Dataset::new(map.apply(&Matrix::new(y.len(), cols, x)), targets(&y, setup.classes).map_err(err)?);
+        let mut data =
+            Dataset::new(map.apply(&Matrix::new(y.len(), cols, x)), targets(&y, setup.classes).map_err(err)?);
         let target = if setup.classes.is_some() { "label" } else { "y" };
         let input = InputSpec::standardize(&data.x, map.names().to_vec(), target);
         input.scale_numeric(&mut data.x).map_err(err)?;
@@ -276,9 +277,7 @@ impl Playground {
     pub fn status(&self) -> Result<String, JsError> {
         let (finished, stop) = match &self.run {
             Run::Training(_) => (false, None),
-            Run::Done { history, .. } => {
-                (true, Some(self.error.clone().unwrap_or_else(|| view::stop_words(history))))
-            }
+            Run::Done { history, .. } => (true, Some(self.error.clone().unwrap_or_else(|| view::stop_words(history)))),
         };
         let epoch = self.epochs();
         let metrics = self.last.as_ref().map(|r| r.metrics.clone()).unwrap_or_default();

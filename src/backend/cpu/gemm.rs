@@ -88,7 +88,17 @@ const WASM_LOOP_MAX_MACS: usize = 1 << 16;
 
 /// `matmul` as a plain loop, in `T`, accumulating each dot product in order.
 #[allow(clippy::too_many_arguments)]
-fn small_loop<T: Real>(m: usize, n: usize, k: usize, a: &[T], ta: bool, b: &[T], tb: bool, c: &mut [T], accumulate: bool) {
+fn small_loop<T: Real>(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[T],
+    ta: bool,
+    b: &[T],
+    tb: bool,
+    c: &mut [T],
+    accumulate: bool,
+) {
     for i in 0..m {
         for j in 0..n {
             let mut s = if accumulate { c[i * n + j] } else { T::ZERO };
