@@ -304,7 +304,8 @@ function drawCurve() {
 function layout() {
   const d = page.mode === 'model' ? page.describe : null;
   const feats = d ? d.features : page.csv ? page.csv.columns : FEATURES;
-  const layers = d ? d.layers.split(',').map((s) => Number(s.split(':')[0])) : hidden().concat([1]);
+  const outUnits = Number(head(classCount()).layer.split(':')[0]);
+  const layers = d ? d.layers.split(',').map((s) => Number(s.split(':')[0])) : hidden().concat([outUnits]);
   const cols = [feats.length, ...layers];
   const colW = 110, box = 36, gapY = 46;
   const height = Math.max(...cols) * gapY + 20;
