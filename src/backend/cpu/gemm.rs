@@ -105,7 +105,7 @@ fn small_loop<T: Real>(
             for p in 0..k {
                 let av = if ta { a[p * m + i] } else { a[i * k + p] };
                 let bv = if tb { b[j * k + p] } else { b[p * n + j] };
-                s = s + av * bv;
+                s += av * bv;
             }
             c[i * n + j] = s;
         }
