@@ -63,7 +63,7 @@ pub trait Real:
 }
 
 macro_rules! impl_real {
-    ($t:ty) => {
+    ($t:ty, $tanh:path) => {
         impl Real for $t {
             const ZERO: Self = 0.0;
             const ONE: Self = 1.0;
@@ -97,7 +97,7 @@ macro_rules! impl_real {
             }
             #[inline]
             fn tanh(self) -> Self {
-                <$t>::tanh(self)
+                $tanh(self)
             }
             #[inline]
             fn sqrt(self) -> Self {
@@ -118,5 +118,53 @@ macro_rules! impl_real {
         }
     };
 }
-impl_real!(f32);
-impl_real!(f64);
+impl_real!(f32, tanh_f32);
+impl_real!(f64, f64::tanh);
+
+/// tanh in `f32`: the platform's `tanhf` natively (bit for bit what it always was), and in
+/// WebAssembly, which has no tanh instruction and whose software `tanhf` (an `expm1f` and a
+/// division) took 40% of a small tanh network's training time in the browser, [`rational_tanh`].
+#[inline]
+fn tanh_f32(x: f32) -> f32 {
+    #[cfg(target_arch = "wasm32")]
+    {
+        rational_tanh(x)
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        x.tanh()
+    }
+}
+
+/// Eigen's rational approximation of tanh for `f32` (a degree-13 odd polynomial over a degree-6
+/// even one, saturating beyond ±7.905): within 3·10⁻⁷ of tanh everywhere, without a transcendental.
+#[cfg(any(test, target_arch = "wasm32"))]
+#[inline]
+fn rational_tanh(x: f32) -> f32 {
+    const ALPHA: [f32; 7] =
+        [4.893_524_6e-3, 6.372_619_3e-4, 1.485_722_4e-5, 5.122_297e-8, -8.604_672e-11, 2.000_188e-13, -2.760_768_5e-16];
+    const BETA: [f32; 4] = [4.893_525e-3, 2.268_434_7e-3, 1.185_347e-4, 1.198_258_4e-6];
+    let x = x.clamp(-7.905_311, 7.905_311);
+    if x.abs() < 4e-4 {
+        return x;
+    }
+    let x2 = x * x;
+    let p = ALPHA.iter().rev().fold(0.0f32, |acc, &a| acc * x2 + a) * x;
+    let q = BETA.iter().rev().fold(0.0f32, |acc, &b| acc * x2 + b);
+    p / q
+}
+
+#[cfg(test)]
+mod rational_tanh_tests {
+    #[test]
+    fn the_webassembly_tanh_is_within_3e7_of_tanh() {
+        let worst = (-100_000..=100_000)
+            .map(|i| i as f32 * 1e-4)
+            .map(|x| (f64::from(super::rational_tanh(x)) - f64::from(x).tanh()).abs())
+            .fold(0.0, f64::max);
+        assert!(worst < 3e-7, "{worst}");
+        assert!((super::rational_tanh(f32::INFINITY) - 1.0).abs() < 3e-7);
+        assert!((super::rational_tanh(-50.0) + 1.0).abs() < 3e-7);
+        assert!(super::rational_tanh(f32::NAN).is_nan());
+    }
+}

@@ -64,6 +64,8 @@ pub enum Command {
     /// Serve models over HTTP: KServe V2 / Triton clients and MLflow's /invocations.
     #[command(after_help = SERVE_EXAMPLES)]
     Serve(ServeArgs),
+    /// Serve the browser playground (the page `scripts/web` builds) on 127.0.0.1 and print its address.
+    Playground(PlaygroundArgs),
 }
 
 const TRAIN_EXAMPLES: &str = "\
@@ -589,6 +591,17 @@ Examples:
   curl -s localhost:8080/invocations -H 'Content-Type: application/json' \\
        -d '{\"dataframe_split\": {\"columns\": [\"x1\", \"x2\"], \"data\": [[0.3, -0.7]]}}'
   mlp serve models/ --host 0.0.0.0 --token-file token.txt";
+
+/// `mlp playground`.
+#[derive(Args, Debug)]
+pub struct PlaygroundArgs {
+    /// The port on 127.0.0.1 (0: any free port).
+    #[arg(long, value_name = "N", default_value_t = 8000)]
+    pub port: u16,
+    /// The built page: the output of `scripts/web`.
+    #[arg(long, value_name = "DIR", default_value = "web/dist")]
+    pub dir: PathBuf,
+}
 
 /// `mlp serve`.
 #[derive(Args, Debug)]

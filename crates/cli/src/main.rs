@@ -47,6 +47,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Cv(args) => cmd::cv::run(*args),
         Command::Tune(args) => cmd::tune::run(*args),
         Command::Serve(args) => cmd::serve::run(args),
+        Command::Playground(args) => cmd::playground::run(args),
     }
 }
 

@@ -9,6 +9,7 @@
 mod batch;
 mod body;
 mod error;
+mod files;
 mod infer;
 mod mlflow;
 mod models;
@@ -18,6 +19,7 @@ mod v2;
 mod watch;
 
 pub use batch::BatchConfig;
+pub use files::serve_dir;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -44,6 +44,10 @@ pub fn matmul<T: Real>(
         }
         return;
     }
+    #[cfg(target_arch = "wasm32")]
+    if m * n * k <= WASM_LOOP_MAX_MACS {
+        return small_loop(m, n, k, a, ta, b, tb, c, accumulate);
+    }
     // Element (i, p) of op(a) lives at i·rs + p·cs.
     let (a_cs, a_rs) = if ta { (m as isize, 1) } else { (1, k as isize) };
     let (b_cs, b_rs) = if tb { (k as isize, 1) } else { (1, n as isize) };
@@ -76,6 +80,38 @@ pub fn matmul<T: Real>(
     }
 }
 
+/// In WebAssembly the `gemm` crate runs its portable kernel, which allocates its packing buffers
+/// on every call: for a browser playground's tiny layers that costs more than the product, so
+/// products up to this many multiply-adds take [`small_loop`] there (native builds: `gemm` always).
+#[cfg(target_arch = "wasm32")]
+const WASM_LOOP_MAX_MACS: usize = 1 << 16;
+
+/// `matmul` as a plain loop, in `T`, accumulating each dot product in order.
+#[allow(clippy::too_many_arguments)]
+fn small_loop<T: Real>(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[T],
+    ta: bool,
+    b: &[T],
+    tb: bool,
+    c: &mut [T],
+    accumulate: bool,
+) {
+    for i in 0..m {
+        for j in 0..n {
+            let mut s = if accumulate { c[i * n + j] } else { T::ZERO };
+            for p in 0..k {
+                let av = if ta { a[p * m + i] } else { a[i * k + p] };
+                let bv = if tb { b[j * k + p] } else { b[p * n + j] };
+                s += av * bv;
+            }
+            c[i * n + j] = s;
+        }
+    }
+}
+
 /// The naive triple loop: the oracle the fast path is tested against.
 #[allow(clippy::too_many_arguments)]
 pub fn matmul_naive(
@@ -89,17 +125,7 @@ pub fn matmul_naive(
     c: &mut [f64],
     accumulate: bool,
 ) {
-    for i in 0..m {
-        for j in 0..n {
-            let mut s = if accumulate { c[i * n + j] } else { 0.0 };
-            for p in 0..k {
-                let av = if ta { a[p * m + i] } else { a[i * k + p] };
-                let bv = if tb { b[j * k + p] } else { b[p * n + j] };
-                s += av * bv;
-            }
-            c[i * n + j] = s;
-        }
-    }
+    small_loop(m, n, k, a, ta, b, tb, c, accumulate);
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@ pub mod data;
 pub mod evaluate;
 pub mod export;
 pub mod gradcheck;
+pub mod playground;
 pub mod plot;
 pub mod predict;
 pub mod regression;
