@@ -1,7 +1,7 @@
 //! `mpirun -np N mlp train --shards K` (issue 16): for N = 1, 2, 3, 4 the model's tensors are byte-identical to each other and to the default (non-MPI) binary's with the same shards, on built-in data and on an MNIST subset; a checkpoint written at N = 4 resumes at N = 3 to the same bytes; a killed rank ends the run within 30 s naming it; a build without the `mpi` feature refuses to run under mpirun.
 //!
-//! The feature binary is built apart (`--target-dir target/mpi`, so the default one is not
-//! touched) by scripts/test, which passes it in `MLP_MPI_BIN`. Without it (or without `mpirun`)
+//! The feature binary is built by scripts/test and copied aside (`target/mpi-bin/mlp`, the default
+//! binary relinked after it), which passes it in `MLP_MPI_BIN`. Without it (or without `mpirun`)
 //! these tests say they skip, and fail when `MLP_REQUIRE_ALL` is set.
 
 use std::io::Write;
