@@ -5,7 +5,7 @@ use mlp::model_file::{self, InputSpec, ModelMeta, SavedModel};
 use mlp::nn::LayerKind;
 use mlp::{FitConfig, Loss, ModelConfig, OptimizerConfig};
 
-fn fit_accuracy(spec: &str, data: &mlp::Dataset, epochs: usize) -> f64 {
+fn fit_accuracy(spec: &str, data: &mlp::data::Dataset, epochs: usize) -> f64 {
     let mut model = ModelConfig::parse(2, spec).unwrap().init(1).unwrap();
     let fit = FitConfig {
         loss: Loss::CategoricalCrossEntropy,

@@ -35,8 +35,11 @@ fn config(opt: OptimizerConfig) -> FitConfig {
     }
 }
 
+/// An epoch's number, its learning rate and its named metrics, as bits.
+type EpochBits = (usize, u64, Vec<(String, u64)>);
+
 /// The history without the times: every figure, to the bit.
-fn figures(h: &History) -> Vec<(usize, u64, Vec<(String, u64)>)> {
+fn figures(h: &History) -> Vec<EpochBits> {
     let f = |r: &mlp::train::EpochRecord| {
         (r.epoch, r.lr.to_bits(), r.metrics.iter().map(|(k, v)| (k.clone(), v.to_bits())).collect())
     };

@@ -282,7 +282,7 @@ impl SeedStopper {
             }
             self.log.push(acc);
         }
-        if self.period > 0 && epoch % self.period == 0 {
+        if self.period > 0 && epoch.is_multiple_of(self.period) {
             self.messages.push(format!("[{epoch}] training accuracy: {} %", r_percent(acc)));
         }
         stop

@@ -33,7 +33,7 @@ fn scratch(name: &str) -> PathBuf {
 }
 
 /// `mpirun -np n BIN ARGS` as root, more ranks than cores, ranks yielding while they wait.
-fn mpirun(bin: &Path, n: usize, dir: &Path, args: &[&str]) -> Command {
+fn mpirun(bin: &Path, n: usize, dir: &Path, args: &[impl AsRef<std::ffi::OsStr>]) -> Command {
     let mut c = Command::new("mpirun");
     c.args(["--oversubscribe", "--bind-to", "none", "-np", &n.to_string()])
         .arg(bin)
@@ -60,7 +60,10 @@ fn tensors(path: &Path) -> Vec<(String, Vec<u32>)> {
     let saved = mlp::model_file::load(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let names = saved.model.config.named_specs();
     let values = saved.model.params.iter().flat_map(|p| &p.tensors);
-    names.into_iter().zip(values).map(|((n, _), t)| (n, t.data.iter().map(|v| v.to_bits()).collect())).collect()
+    names
+        .zip(values)
+        .map(|((i, spec), t)| (format!("layers.{i}.{}", spec.name), t.data.iter().map(|v| v.to_bits()).collect()))
+        .collect()
 }
 
 /// Trains with `args` on the default binary and under mpirun at 1, 2, 3 and 4 ranks; every model
@@ -68,7 +71,8 @@ fn tensors(path: &Path) -> Vec<(String, Vec<u32>)> {
 fn same_bits_at_every_n(test: &str, args: &[&str]) {
     let Some(bin) = mpi_bin(test) else { return };
     let d = scratch(test);
-    let with_out = |out: &str| [args, &["--out", out, "-q"]].concat();
+    let with_out =
+        |out: &str| -> Vec<String> { args.iter().copied().chain(["--out", out, "-q"]).map(String::from).collect() };
     let plain = Command::new(env!("CARGO_BIN_EXE_mlp")).args(with_out("plain.safetensors")).current_dir(&d).output();
     check(&plain.unwrap(), &format!("{test}: the default binary"));
     let want = tensors(&d.join("plain.safetensors"));
@@ -197,7 +201,7 @@ const RESUMABLE: &[&str] = &[
 fn a_checkpoint_written_by_four_ranks_resumes_on_three_to_the_same_bytes() {
     let Some(bin) = mpi_bin("resume") else { return };
     let d = scratch("resume");
-    let args = |extra: &[&str]| [RESUMABLE, extra].concat();
+    let args = |extra: &[&str]| -> Vec<String> { RESUMABLE.iter().chain(extra).map(|a| a.to_string()).collect() };
     let whole = args(&["--epochs", "6", "--out", "whole.safetensors"]);
     check(&mpirun(&bin, 4, &d, &whole).output().unwrap(), "the uninterrupted run at -np 4");
     let first =

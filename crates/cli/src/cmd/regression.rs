@@ -28,8 +28,11 @@ fn is_linear(model: &Model) -> bool {
 
 /// A linear regression's coefficients in the data's units, per output: `(slopes per raw feature,
 /// intercept)`. Read off the model itself (its value at the origin and along each axis of its
+/// One output's fitted line in the data's units: a slope per input, and the intercept.
+pub type Line = (Vec<f64>, f64);
+
 /// inputs), then the input standardization undone: so it holds for any depth of linear layers.
-pub fn raw_coefficients(model: &Model, meta: &ModelMeta) -> Result<Option<Vec<(Vec<f64>, f64)>>> {
+pub fn raw_coefficients(model: &Model, meta: &ModelMeta) -> Result<Option<Vec<Line>>> {
     if meta.classes.is_some() || !is_linear(model) {
         return Ok(None);
     }

@@ -373,6 +373,8 @@ fn describe(plan: &TrainPlan, model: &Model, data: &TrainData, fit: &FitConfig, 
 /// Trains `model` with the callbacks (progress, the demo's plateau stopper, weight snapshots for
 /// the animation) and checkpoints, with `--shards` sharded gradients summed through `world`'s
 /// exchange. A diverged run keeps its last finite weights (see [`diverged`]).
+// The run's plan, its data and the three optional attachments (snapshots, target scaling, MPI world).
+#[allow(clippy::too_many_arguments)]
 fn train(
     plan: &TrainPlan,
     fit: &FitConfig,
