@@ -207,7 +207,13 @@ fn radial_basis_units_with_every_loss() {
     let (rows, input, out) = (5, 3, 3);
     let mut seed = 100;
     for loss in LOSSES {
-        for output in outputs_for(loss) {
+        // Kinked outputs (ReLU family, maxout) are left out: a finite difference across their kink
+        // says nothing of the radial units, and their own gradients are checked above.
+        let smooth = outputs_for(loss).into_iter().filter(|a| {
+            let name = a.to_string();
+            !name.contains("relu") && !name.contains("maxout")
+        });
+        for output in smooth {
             for hidden in ["4:rbf", "4:tanh,5:rbf(sigma=0.8,fixed)", "5:rbf(sigma=1.5),4:sigmoid"] {
                 seed += 1;
                 let spec = format!("{hidden},{out}:{output}");

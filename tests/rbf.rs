@@ -63,7 +63,7 @@ fn rbf_spec_parses_and_round_trips_through_the_model_file() {
             mean: vec![0.0, 0.0],
             std: vec![1.0, 1.0],
         },
-        classes: None,
+        classes: Some(vec!["0".into(), "1".into(), "2".into()]),
         training: None,
         history: None,
         created_by: model_file::created_by(),

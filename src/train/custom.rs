@@ -7,12 +7,13 @@
 //! impl CustomLoss for Quartic {
 //!     fn name(&self) -> &str { "quartic" }
 //!     fn row(&self, y: &[f64], t: &[f64], grad: Option<&mut [f64]>) -> f64 {
+//!         let n = y.len() as f64;
 //!         if let Some(g) = grad {
 //!             for ((g, &y), &t) in g.iter_mut().zip(y).zip(t) {
-//!                 *g = 4.0 * (y - t).powi(3) / y.len() as f64;
+//!                 *g = 4.0 * (y - t).powi(3) / n;
 //!             }
 //!         }
-//!         y.iter().zip(t).map(|(y, t)| (y - t).powi(4)).sum::<f64>() / y.len() as f64
+//!         y.iter().zip(t).map(|(y, t)| (y - t).powi(4)).sum::<f64>() / n
 //!     }
 //! }
 //! let model = mlp::ModelConfig::parse(2, "4:tanh,1:linear")?.init(0)?;

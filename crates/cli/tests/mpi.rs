@@ -227,7 +227,8 @@ fn rank_pid(mpirun: u32, rank: usize) -> Option<u32> {
 fn killing_one_rank_ends_every_rank_within_30_s_naming_it() {
     let Some(bin) = mpi_bin("kill") else { return };
     let d = scratch("kill");
-    let long = [RESUMABLE, &["--epochs", "100000", "--out", "m.safetensors"]].concat();
+    // No default validation split: its early stopping would end the run before the kill.
+    let long = [RESUMABLE, &["--epochs", "100000", "--validation-split", "0", "--out", "m.safetensors"]].concat();
     let mut job = mpirun(&bin, 3, &d, &long).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     // Wait for rank 1 to be running (and training: a few seconds in).
     let start = Instant::now();
@@ -272,7 +273,8 @@ fn killing_one_rank_ends_every_rank_within_30_s_naming_it() {
 fn a_hung_rank_ends_every_rank_once_the_timeout_passes() {
     let Some(bin) = mpi_bin("hang") else { return };
     let d = scratch("hang");
-    let long = [RESUMABLE, &["--epochs", "100000", "--out", "m.safetensors"]].concat();
+    // No default validation split: its early stopping would end the run before the kill.
+    let long = [RESUMABLE, &["--epochs", "100000", "--validation-split", "0", "--out", "m.safetensors"]].concat();
     let mut cmd = mpirun(&bin, 3, &d, &long);
     let mut job = cmd.env("MLP_MPI_TIMEOUT", "5").stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     let start = Instant::now();

@@ -771,7 +771,7 @@ fn a_soak_of_concurrent_batched_requests_has_no_errors_right_answers_and_flat_me
                             &[("Inference-Header-Content-Length", head_len.as_str())],
                             &binary,
                         ),
-                        _ => conn.request("/invocations", "text/csv", &[], mixed_rows.as_bytes()),
+                        _ => conn.request("/models/mixed/invocations", "text/csv", &[], mixed_rows.as_bytes()),
                     };
                     let wrong = if status != 200 {
                         Some(format!("client {i}: status {status}: {}", String::from_utf8_lossy(&body)))

@@ -156,6 +156,8 @@ fn zero_epochs_scores_and_plots_the_untrained_network() {
         "10:relu,2:softmax",
         "--epochs",
         "0",
+        "--validation-split",
+        "0",
         "--plots",
         "p",
     ]);
