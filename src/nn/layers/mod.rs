@@ -148,13 +148,9 @@ impl LayerKind {
     /// Parses a kind named where a `units:…` item has its activation (`16:rbf(sigma=0.5,fixed)`);
     /// `None` when `s` names no such kind.
     pub fn parse_unit_kind(s: &str) -> Option<std::result::Result<LayerKind, String>> {
-        let s = s.trim().to_ascii_lowercase();
-        let (name, args) = match s.split_once('(') {
-            Some((n, rest)) => match rest.strip_suffix(')') {
-                Some(a) => (n.trim().to_string(), Some(a.to_string())),
-                None => return Some(Err(format!("missing the closing ')' in '{s}'"))),
-            },
-            None => (s.clone(), None),
+        let (name, args) = match split_call(s) {
+            Ok(parts) => parts,
+            Err(e) => return Some(Err(e)),
         };
         match name.as_str() {
             "rbf" | "radial" | "radial_basis" => {
@@ -167,13 +163,9 @@ impl LayerKind {
     /// Parses a width-keeping kind's spec head: `dropout(RATE)`, `batchnorm`, `batchnorm(momentum=M,eps=E)`;
     /// `None` when `head` names no such kind.
     pub fn parse_head(head: &str) -> Option<std::result::Result<LayerKind, String>> {
-        let head = head.trim().to_ascii_lowercase();
-        let (name, args) = match head.split_once('(') {
-            Some((n, rest)) => match rest.strip_suffix(')') {
-                Some(a) => (n.trim().to_string(), Some(a.to_string())),
-                None => return Some(Err(format!("missing the closing ')' in '{head}'"))),
-            },
-            None => (head.clone(), None),
+        let (name, args) = match split_call(head) {
+            Ok(parts) => parts,
+            Err(e) => return Some(Err(e)),
         };
         match name.as_str() {
             "dropout" => Some(match args.as_deref().map(str::trim) {
@@ -398,4 +390,16 @@ pub(crate) fn build<B: Backend>(
 /// Whether a kind may end the network (the loss needs an activation to pair with).
 pub(crate) fn can_be_output(kind: LayerKind) -> bool {
     matches!(kind, LayerKind::Dense)
+}
+
+/// Splits a spec item `name(args)` (lower-cased, trimmed) into its name and its arguments, if any.
+fn split_call(s: &str) -> std::result::Result<(String, Option<String>), String> {
+    let s = s.trim().to_ascii_lowercase();
+    match s.split_once('(') {
+        Some((n, rest)) => match rest.strip_suffix(')') {
+            Some(a) => Ok((n.trim().to_string(), Some(a.to_string()))),
+            None => Err(format!("missing the closing ')' in '{s}'")),
+        },
+        None => Ok((s, None)),
+    }
 }
