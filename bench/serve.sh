@@ -7,8 +7,8 @@
 #
 #   MLP_BENCH_VENV=/work/bench-venv MLP_DATA_DIR=/work/shared/data DUR=10 bench/serve.sh
 #
-# Models: the Keras seed network (784-512-10, one epoch on MNIST from $MLP_DATA_DIR, default
-# ../shared/data) and a tiny tabular one (builtin circles, 2-32-2). For each server: time from exec
+# Models (bench/serve_fixtures.sh): the Keras seed network (784-512-10, one epoch on MNIST from
+# $MLP_DATA_DIR, default ../shared/data) and a tiny tabular one (2-32-2). For each server: time from exec
 # to the first 200 from /v2/health/ready, single-connection p50/p99 and requests/s, requests/s and
 # p99 at 32 connections, peak RSS (VmHWM). `mlp serve` runs with batching off and on; a first row
 # measures `GET /v2/health/live` on it — no body, no model: the floor of HTTP on this machine.
@@ -24,51 +24,12 @@ MODELS="${MODELS:-keras tabular}"
 command -v wrk >/dev/null || { echo "needs wrk (apt-get install wrk)" >&2; exit 1; }
 "$VENV/bin/python" -c "import torch, fastapi, uvicorn, numpy" || { echo "needs torch, fastapi, uvicorn, numpy in $VENV" >&2; exit 1; }
 
-# MLP_BIN: an `mlp` built elsewhere (to compare builds); by default this checkout's, built now.
-if [ -n "${MLP_BIN:-}" ]; then MLP="$MLP_BIN"; else cargo build --release -p mlp-cli --quiet; MLP="$ROOT/target/release/mlp"; fi
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
-
-echo "making the models ..." >&2
-"$MLP" train --data "$DATA_DIR/mnist" --layers 512:relu,10:softmax --optimizer rmsprop --lr 0.001 \
-  --batch-size 128 --epochs 1 --out "$WORK/keras.safetensors" -q >&2
-"$MLP" train --data builtin:circles --layers 32:relu,2:softmax --epochs 5 --out "$WORK/tabular.safetensors" -q >&2
-# The bodies: NAME.json (JSON data) and NAME.bin with NAME.hlen (the length of its JSON header):
-# byte for byte what tritonclient.http's InferenceServerClient.generate_request_body gives.
-python3 - "$WORK" <<'PY'
-import json, random, struct, sys
-random.seed(1)
-w = sys.argv[1]
-px = [float(random.randrange(256)) for _ in range(784)]
-for name, data in [("keras", px), ("tabular", [0.3, -0.7])]:
-    tensor = {"name": "input", "shape": [1, len(data)], "datatype": "FP32"}
-    open(f"{w}/{name}.json", "w").write(json.dumps({"inputs": [dict(tensor, data=data)]}))
-    raw = struct.pack(f"<{len(data)}f", *data)
-    head = json.dumps({"inputs": [dict(tensor, parameters={"binary_data_size": len(raw)})],
-                       "parameters": {"binary_data_output": True}}, separators=(",", ":")).encode()
-    open(f"{w}/{name}.bin", "wb").write(head + raw)
-    open(f"{w}/{name}.hlen", "w").write(str(len(head)))
-PY
-cat > "$WORK/post.lua" <<'LUA'
-wrk.method = "POST"
-local f = io.open(os.getenv("BODY"), "rb")
-wrk.body = f:read("*a")
-f:close()
-local hlen = os.getenv("HLEN")
-if hlen ~= nil and hlen ~= "" then
-  wrk.headers["Content-Type"] = "application/octet-stream"
-  wrk.headers["Inference-Header-Content-Length"] = hlen
-else
-  wrk.headers["Content-Type"] = "application/json"
-end
-LUA
+source bench/serve_fixtures.sh
 
 # wrk's latency figure in ms ("123.45us", "1.20ms", "2.00s").
 ms() { awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n += 0; else if (v ~ /s$/) n *= 1000; printf "%.3f", n }'; }
-
-body_env() { # model kind -> BODY=... HLEN=... for wrk and curl
-  if [ "$2" = binary ]; then echo "BODY=$WORK/$1.bin HLEN=$(cat "$WORK/$1.hlen")"; else echo "BODY=$WORK/$1.json HLEN="; fi
-}
 
 run_wrk() { # connections model kind [path] -> "p50 p99 rps errors"
   local out path="${4:-/v2/models/$2/infer}" script=(-s "$WORK/post.lua")

@@ -14,39 +14,11 @@ DATA_DIR="${MLP_DATA_DIR:-$ROOT/../shared/data}"
 DUR="${DUR:-10}" SERVER_CPU="${SERVER_CPU:-0}" LOAD_CPU="${LOAD_CPU:-1}" PORT="${PORT:-18081}" CONNS="${CONNS:-32}"
 command -v perf >/dev/null || { echo "needs perf (apt-get install linux-perf)" >&2; exit 1; }
 command -v wrk >/dev/null || { echo "needs wrk (apt-get install wrk)" >&2; exit 1; }
-# MLP_BIN: an `mlp` built elsewhere (to compare builds); by default this checkout's, built now.
-if [ -n "${MLP_BIN:-}" ]; then MLP="$MLP_BIN"; else cargo build --release -p mlp-cli --quiet; MLP="$ROOT/target/release/mlp"; fi
-WORK=$(mktemp -d)
+WORK=$(mktemp -d) pid=""
 trap 'kill -TERM "$pid" 2>/dev/null || true; rm -rf "$WORK"' EXIT
-if [ "$MODEL" = keras ]; then
-  "$MLP" train --data "$DATA_DIR/mnist" --layers 512:relu,10:softmax --optimizer rmsprop --lr 0.001 \
-    --batch-size 128 --epochs 1 --out "$WORK/$MODEL.safetensors" -q >&2
-  width=784
-else
-  "$MLP" train --data builtin:circles --layers 32:relu,2:softmax --epochs 5 --out "$WORK/$MODEL.safetensors" -q >&2
-  width=2
-fi
-python3 - "$WORK" "$MODEL" "$width" <<'PY'
-import json, random, struct, sys
-random.seed(1)
-w, name, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
-data = [float(random.randrange(256)) for _ in range(n)] if n == 784 else [0.3, -0.7]
-tensor = {"name": "input", "shape": [1, n], "datatype": "FP32"}
-open(f"{w}/body.json", "w").write(json.dumps({"inputs": [dict(tensor, data=data)]}))
-raw = struct.pack(f"<{n}f", *data)
-head = json.dumps({"inputs": [dict(tensor, parameters={"binary_data_size": len(raw)})],
-                   "parameters": {"binary_data_output": True}}, separators=(",", ":")).encode()
-open(f"{w}/body.bin", "wb").write(head + raw)
-open(f"{w}/hlen", "w").write(str(len(head)))
-PY
-cat > "$WORK/post.lua" <<LUA
-wrk.method = "POST"
-local f = io.open("$WORK/body.$([ "$KIND" = binary ] && echo bin || echo json)", "rb")
-wrk.body = f:read("*a")
-f:close()
-wrk.headers["Content-Type"] = "$([ "$KIND" = binary ] && echo application/octet-stream || echo application/json)"
-$([ "$KIND" = binary ] && echo "wrk.headers[\"Inference-Header-Content-Length\"] = \"$(cat "$WORK/hlen")\"")
-LUA
+source bench/serve_fixtures.sh
+export $(body_env "$MODEL" "$KIND")
+
 taskset -c "$SERVER_CPU" "$MLP" serve "$WORK/$MODEL.safetensors" --port "$PORT" --no-watch "$@" 2>"$WORK/log" &
 pid=$!
 until grep -q "listening on" "$WORK/log"; do sleep 0.05; done

@@ -52,6 +52,20 @@ fn matrix(a: &PyReadonlyArray2<'_, f32>, what: &str) -> PyResult<Matrix> {
     Ok(Matrix::new(rows, cols, slice(a, what)?.to_vec()))
 }
 
+/// Refuses a NaN or infinite feature, naming its row and column (1-based, as the CLI's messages
+/// do); scikit-learn's checks look for "NaN" or "inf" in the message.
+fn check_finite_features(x: &[f32], inputs: usize) -> PyResult<()> {
+    match x.iter().position(|v| !v.is_finite()) {
+        None => Ok(()),
+        Some(i) => Err(value_err(format!(
+            "Input X contains {} at row {}, column {}: the model needs finite numbers; impute or drop that row",
+            if x[i].is_nan() { "NaN" } else { "infinity (inf)" },
+            i / inputs.max(1) + 1,
+            i % inputs.max(1) + 1
+        ))),
+    }
+}
+
 /// Class indices (`0..n_classes`) or values as the engine's targets.
 fn targets(
     labels: Option<&PyReadonlyArray1<'_, i64>>,
@@ -203,6 +217,33 @@ impl Engine {
             numpy::ndarray::Array2::from_shape_vec((rows, cols), check.data).map_err(|e| value_err(e.to_string()))?;
         Ok(a.into_pyarray(py))
     }
+
+    /// The outputs as float32 (`proba` false), or as scikit-learn's `predict_proba`: float64, one
+    /// column per class — a lone sigmoid output p becomes the two columns 1 − p and p, softmax
+    /// rows are renormalized in f64 so that they sum to 1 to the last bit scikit-learn checks.
+    fn output_object<'py>(&self, py: Python<'py>, out: Vec<f32>, proba: bool) -> PyResult<Bound<'py, PyAny>> {
+        if !proba {
+            return Ok(self.output_array(py, out)?.into_any());
+        }
+        let cols = self.saved.model.config.output_dim().max(1);
+        let checked = Matrix::new(out.len() / cols, cols, out);
+        model_file::check_outputs(&checked).map_err(py_err)?;
+        let out = checked.data;
+        let probs: Vec<f64> = if cols == 1 {
+            out.iter().flat_map(|&p| [1.0 - f64::from(p), f64::from(p)]).collect()
+        } else {
+            out.chunks(cols)
+                .flat_map(|row| {
+                    let sum: f64 = row.iter().map(|&p| f64::from(p)).sum();
+                    row.iter().map(move |&p| f64::from(p) / sum)
+                })
+                .collect()
+        };
+        let width = if cols == 1 { 2 } else { cols };
+        let a = numpy::ndarray::Array2::from_shape_vec((probs.len() / width, width), probs)
+            .map_err(|e| value_err(e.to_string()))?;
+        Ok(a.into_pyarray(py).into_any())
+    }
 }
 
 #[pymethods]
@@ -249,7 +290,10 @@ impl Engine {
 
     /// Outputs (probabilities for softmax/sigmoid outputs) for numeric features, `rows × inputs`
     /// float32, C-contiguous: read in place when the model's input scaling is the identity.
-    fn predict<'py>(&self, py: Python<'py>, x: PyReadonlyArray2<'py, f32>) -> PyResult<Bound<'py, PyArray2<f32>>> {
+    /// `proba`: scikit-learn's `predict_proba` instead (see [`Engine::output_object`]). A NaN or
+    /// infinite feature is refused here, naming where it is: its output would not be a number.
+    #[pyo3(signature = (x, proba = false))]
+    fn predict<'py>(&self, py: Python<'py>, x: PyReadonlyArray2<'py, f32>, proba: bool) -> PyResult<Bound<'py, PyAny>> {
         let inputs = self.saved.model.config.input_dim;
         if x.shape()[1] != inputs {
             return Err(value_err(format!(
@@ -257,35 +301,42 @@ impl Engine {
                 x.shape()[1]
             )));
         }
-        let out = if self.passes_numbers_through() {
-            self.run(py, slice(&x, "X")?)?
-        } else if let InputSpec::Table { preprocessor } = &self.saved.meta.input {
-            // A numeric array for a table model: its columns are the table's input columns.
+        let out = if let InputSpec::Table { preprocessor } = &self.saved.meta.input {
+            // A numeric array for a table model: its columns are the table's input columns, and
+            // a NaN is a missing cell for its imputation.
             let columns: Vec<String> = preprocessor.input_columns().iter().map(|c| c.to_string()).collect();
             let data: Vec<f64> = slice(&x, "X")?.iter().map(|&v| f64::from(v)).collect();
             let rows = mlp::rows::NumericRows::new("array", columns, &data).map_err(py_err)?;
             let m = self.saved.meta.input.transform_rows(&rows).map_err(py_err)?;
             self.run(py, &m.data)?
         } else {
-            let mut m = matrix(&x, "X")?;
-            self.saved.meta.input.scale_numeric(&mut m).map_err(py_err)?;
-            self.run(py, &m.data)?
+            let data = slice(&x, "X")?;
+            check_finite_features(data, inputs)?;
+            if self.passes_numbers_through() {
+                self.run(py, data)?
+            } else {
+                let mut m = matrix(&x, "X")?;
+                self.saved.meta.input.scale_numeric(&mut m).map_err(py_err)?;
+                self.run(py, &m.data)?
+            }
         };
-        self.output_array(py, out)
+        self.output_object(py, out, proba)
     }
 
     /// Outputs for rows of named text cells (a DataFrame), encoded with the model's fitted
     /// pipeline: one-hot categories, imputation and standardization as at training time.
+    #[pyo3(signature = (columns, rows, proba = false))]
     fn predict_rows<'py>(
         &self,
         py: Python<'py>,
         columns: Vec<String>,
         rows: Vec<Vec<String>>,
-    ) -> PyResult<Bound<'py, PyArray2<f32>>> {
+        proba: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
         let table = Table::from_rows("DataFrame", columns, rows);
         let m = self.saved.meta.input.transform_rows(&table).map_err(py_err)?;
         let out = self.run(py, &m.data)?;
-        self.output_array(py, out)
+        self.output_object(py, out, proba)
     }
 
     /// Scores on labelled data (features already encoded): the loss the model was trained with

@@ -452,16 +452,17 @@ pub fn decision_boundary(
         .with_context(|| format!("cannot write the plot {}", path.display()))
 }
 
-/// An animated GIF of the decision regions, one frame per [`DecisionGif::add_frame`].
-pub struct DecisionGif {
+/// An animated GIF being written (it loops forever): the file handling that the decision-region
+/// and the curve-fit animations share.
+pub(crate) struct Animation {
     root: DrawingArea<BitMapBackend<'static>, Shift>,
     path: PathBuf,
     frames: usize,
 }
 
-impl DecisionGif {
-    /// Creates the GIF file (it loops forever) and shows each frame for `frame_delay_ms`.
-    pub fn create(path: &Path, width: u32, height: u32, frame_delay_ms: u32) -> Result<Self> {
+impl Animation {
+    /// Creates the GIF file; each frame shows for `frame_delay_ms`.
+    pub(crate) fn create(path: &Path, (width, height): (u32, u32), frame_delay_ms: u32) -> Result<Self> {
         init_fonts();
         let limit = u32::from(u16::MAX);
         ensure!(
@@ -471,6 +472,45 @@ impl DecisionGif {
         let backend = BitMapBackend::gif(path, (width, height), frame_delay_ms)
             .with_context(|| format!("cannot create the animation {}", path.display()))?;
         Ok(Self { root: backend.into_drawing_area(), path: path.to_path_buf(), frames: 0 })
+    }
+
+    /// Draws one frame with `draw` and appends it to the file.
+    pub(crate) fn add_frame(
+        &mut self,
+        draw: impl FnOnce(&DrawingArea<BitMapBackend<'static>, Shift>) -> Result<()>,
+    ) -> Result<()> {
+        draw(&self.root).and_then(|()| Ok(self.root.present()?)).with_context(|| {
+            format!("cannot write frame {} of the animation {}", self.frames + 1, self.path.display())
+        })?;
+        self.frames += 1;
+        Ok(())
+    }
+
+    /// Closes the file. A GIF without frames is an error, and its file is removed.
+    ///
+    /// The encoder writes the GIF trailer when it is dropped and plotters discards any error
+    /// there; every frame has been written (and checked) by then, so at worst the trailer is lost.
+    pub(crate) fn finish(self) -> Result<()> {
+        let Self { root, path, frames } = self;
+        // Dropping an unpresented canvas flushes it as a frame, so an empty GIF gets a blank
+        // frame that must not be left behind.
+        drop(root);
+        if frames == 0 {
+            // Best effort: the error below is what the caller needs to see.
+            let _ = std::fs::remove_file(&path);
+            bail!("no frames were added to the animation {}", path.display());
+        }
+        Ok(())
+    }
+}
+
+/// An animated GIF of the decision regions, one frame per [`DecisionGif::add_frame`].
+pub struct DecisionGif(Animation);
+
+impl DecisionGif {
+    /// Creates the GIF file (it loops forever) and shows each frame for `frame_delay_ms`.
+    pub fn create(path: &Path, width: u32, height: u32, frame_delay_ms: u32) -> Result<Self> {
+        Animation::create(path, (width, height), frame_delay_ms).map(Self)
     }
 
     /// Draws one frame, exactly as [`decision_boundary`] would, and appends it to the file.
@@ -484,30 +524,12 @@ impl DecisionGif {
     ) -> Result<()> {
         // Checked before drawing so that a rejected frame leaves no half-drawn canvas behind.
         check_points(x, labels, n_classes, grid)?;
-        draw_decision(&self.root, x, labels, n_classes, grid, title)
-            .and_then(|()| Ok(self.root.present()?))
-            .with_context(|| {
-                format!("cannot write frame {} of the animation {}", self.frames + 1, self.path.display())
-            })?;
-        self.frames += 1;
-        Ok(())
+        self.0.add_frame(|root| draw_decision(root, x, labels, n_classes, grid, title))
     }
 
     /// Closes the file. A GIF without frames is an error, and its file is removed.
-    ///
-    /// The encoder writes the GIF trailer when it is dropped and plotters discards any error
-    /// there; every frame has been written (and checked) by then, so at worst the trailer is lost.
     pub fn finish(self) -> Result<()> {
-        let Self { root, path, frames } = self;
-        // Dropping an unpresented canvas flushes it as a frame, so an empty GIF gets a blank
-        // frame that must not be left behind.
-        drop(root);
-        if frames == 0 {
-            // Best effort: the error below is what the caller needs to see.
-            let _ = std::fs::remove_file(&path);
-            bail!("no frames were added to the animation {}", path.display());
-        }
-        Ok(())
+        self.0.finish()
     }
 }
 

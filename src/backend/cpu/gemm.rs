@@ -86,7 +86,10 @@ pub fn matmul<T: Real>(
 #[cfg(target_arch = "wasm32")]
 const WASM_LOOP_MAX_MACS: usize = 1 << 16;
 
-/// `matmul` as a plain loop, in `T`, accumulating each dot product in order.
+/// `matmul` as plain loops, each `c[i][j]` accumulated over `p` in order (the naive loop's
+/// arithmetic, term for term). Without a transposed `b` the loop runs `i, p, j`, so the inner loop
+/// walks a row of `b` and of `c`; with one, `i, j, p` over a row of `b`.
+#[cfg(any(test, target_arch = "wasm32"))]
 #[allow(clippy::too_many_arguments)]
 fn small_loop<T: Real>(
     m: usize,
@@ -99,20 +102,38 @@ fn small_loop<T: Real>(
     c: &mut [T],
     accumulate: bool,
 ) {
-    for i in 0..m {
-        for j in 0..n {
-            let mut s = if accumulate { c[i * n + j] } else { T::ZERO };
-            for p in 0..k {
-                let av = if ta { a[p * m + i] } else { a[i * k + p] };
-                let bv = if tb { b[j * k + p] } else { b[p * n + j] };
-                s += av * bv;
+    if m == 0 || n == 0 || k == 0 {
+        if !accumulate {
+            c[..m * n].fill(T::ZERO);
+        }
+        return;
+    }
+    // Element (i, p) of op(a) lives at i·a_i + p·a_p.
+    let (a_i, a_p) = if ta { (1, m) } else { (k, 1) };
+    for (i, ci) in c[..m * n].chunks_exact_mut(n).enumerate() {
+        if tb {
+            for (cij, bj) in ci.iter_mut().zip(b.chunks_exact(k)) {
+                let mut s = if accumulate { *cij } else { T::ZERO };
+                for (p, &bv) in bj.iter().enumerate() {
+                    s += a[i * a_i + p * a_p] * bv;
+                }
+                *cij = s;
             }
-            c[i * n + j] = s;
+        } else {
+            if !accumulate {
+                ci.fill(T::ZERO);
+            }
+            for (p, bp) in b[..k * n].chunks_exact(n).enumerate() {
+                let av = a[i * a_i + p * a_p];
+                for (cij, &bv) in ci.iter_mut().zip(bp) {
+                    *cij += av * bv;
+                }
+            }
         }
     }
 }
 
-/// The naive triple loop: the oracle the fast path is tested against.
+/// The naive triple loop: the oracle the fast paths are tested against.
 #[allow(clippy::too_many_arguments)]
 pub fn matmul_naive(
     m: usize,
@@ -125,7 +146,17 @@ pub fn matmul_naive(
     c: &mut [f64],
     accumulate: bool,
 ) {
-    small_loop(m, n, k, a, ta, b, tb, c, accumulate);
+    for i in 0..m {
+        for j in 0..n {
+            let mut s = if accumulate { c[i * n + j] } else { 0.0 };
+            for p in 0..k {
+                let av = if ta { a[p * m + i] } else { a[i * k + p] };
+                let bv = if tb { b[j * k + p] } else { b[p * n + j] };
+                s += av * bv;
+            }
+            c[i * n + j] = s;
+        }
+    }
 }
 
 #[cfg(test)]
@@ -176,5 +207,25 @@ mod tests {
             }
         }
         assert!(worst < 1e-4);
+    }
+
+    #[test]
+    fn the_small_loop_is_the_naive_loop_term_for_term() {
+        let mut rng = ChaCha8Rng::seed_from_u64(8);
+        for (m, n, k) in [(0, 3, 2), (3, 0, 2), (4, 3, 0), (1, 1, 1), (10, 4, 2), (10, 1, 2), (7, 5, 9), (2, 64, 33)] {
+            for ta in [false, true] {
+                for tb in [false, true] {
+                    for acc in [false, true] {
+                        let mut r =
+                            |len: usize| -> Vec<f64> { (0..len).map(|_| StandardNormal.sample(&mut rng)).collect() };
+                        let (a, b, c0) = (r(m * k), r(k * n), r(m * n));
+                        let (mut want, mut got) = (c0.clone(), c0);
+                        matmul_naive(m, n, k, &a, ta, &b, tb, &mut want, acc);
+                        small_loop(m, n, k, &a, ta, &b, tb, &mut got, acc);
+                        assert_eq!(got, want, "m={m} n={n} k={k} ta={ta} tb={tb} acc={acc}");
+                    }
+                }
+            }
+        }
     }
 }

@@ -121,17 +121,79 @@ unsafe fn update_avx512<T: Real>(rule: &UpdateRule, p: &mut [T], g: &[T], state:
     update_slice(rule, p, g, state)
 }
 
-fn row_forward<T: Real>(act: &Activation, z: &mut [T], bias: &[T], alpha: Option<&[T]>, a: &mut [T]) {
-    for (zj, &bj) in z.iter_mut().zip(bias) {
-        *zj += bj;
-    }
+/// Whether `act` maps each z to its a alone, the same way for every unit (not softmax or maxout
+/// over a row, not PReLU's slope per unit): a block of rows is then one flat loop. For the
+/// playground's layers of one to eight units, dispatching row by row cost more than the arithmetic.
+fn is_flat(act: &Activation) -> bool {
+    !matches!(act, Activation::Softmax | Activation::Maxout { .. } | Activation::Prelu { .. })
+}
+
+/// `a = f(z)` element by element, for an activation [`is_flat`] accepts; the common ones have
+/// their own loop so that the match is not taken per element.
+fn flat_forward<T: Real>(act: &Activation, z: &[T], a: &mut [T]) {
     match *act {
         Activation::Relu => {
-            for (aj, &zj) in a.iter_mut().zip(z.iter()) {
+            for (aj, &zj) in a.iter_mut().zip(z) {
                 *aj = if zj > T::ZERO { zj } else { T::ZERO };
             }
         }
         Activation::Linear => a.copy_from_slice(z),
+        Activation::Tanh => {
+            for (aj, &zj) in a.iter_mut().zip(z) {
+                *aj = zj.tanh();
+            }
+        }
+        Activation::Sigmoid => {
+            for (aj, &zj) in a.iter_mut().zip(z) {
+                *aj = crate::math::activation::sigmoid(zj);
+            }
+        }
+        _ => {
+            for (aj, &zj) in a.iter_mut().zip(z) {
+                *aj = act.apply(zj, T::ZERO);
+            }
+        }
+    }
+}
+
+/// `dz = da · f'(z)` element by element, for an activation [`is_flat`] accepts.
+fn flat_backward<T: Real>(act: &Activation, z: &[T], a: &[T], da: &[T], dz: &mut [T]) {
+    match *act {
+        Activation::Relu => {
+            for ((d, &g), &zj) in dz.iter_mut().zip(da).zip(z) {
+                *d = if zj > T::ZERO { g } else { T::ZERO };
+            }
+        }
+        Activation::Linear => dz.copy_from_slice(da),
+        Activation::Tanh => {
+            for ((d, &g), &aj) in dz.iter_mut().zip(da).zip(a) {
+                *d = g * (T::ONE - aj * aj);
+            }
+        }
+        Activation::Sigmoid => {
+            for ((d, &g), &aj) in dz.iter_mut().zip(da).zip(a) {
+                *d = g * (aj * (T::ONE - aj));
+            }
+        }
+        _ => {
+            for (j, d) in dz.iter_mut().enumerate() {
+                *d = da[j] * act.derivative(z[j], a[j], T::ZERO);
+            }
+        }
+    }
+}
+
+fn add_bias<T: Real>(z: &mut [T], bias: &[T]) {
+    for zr in z.chunks_exact_mut(bias.len().max(1)) {
+        for (zj, &bj) in zr.iter_mut().zip(bias) {
+            *zj += bj;
+        }
+    }
+}
+
+fn row_forward<T: Real>(act: &Activation, z: &mut [T], bias: &[T], alpha: Option<&[T]>, a: &mut [T]) {
+    add_bias(z, bias);
+    match *act {
         Activation::Softmax => {
             // Subtracting the row max keeps exp ≤ 1: no overflow for any logits.
             let mut m = z[0];
@@ -163,22 +225,12 @@ fn row_forward<T: Real>(act: &Activation, z: &mut [T], bias: &[T], alpha: Option
                 *aj = act.apply(zj, al);
             }
         }
-        _ => {
-            for (aj, &zj) in a.iter_mut().zip(z.iter()) {
-                *aj = act.apply(zj, T::ZERO);
-            }
-        }
+        _ => flat_forward(act, z, a),
     }
 }
 
 fn row_backward<T: Real>(act: &Activation, z: &[T], a: &[T], da: &[T], alpha: Option<&[T]>, dz: &mut [T]) {
     match *act {
-        Activation::Relu => {
-            for ((d, &g), &zj) in dz.iter_mut().zip(da).zip(z) {
-                *d = if zj > T::ZERO { g } else { T::ZERO };
-            }
-        }
-        Activation::Linear => dz.copy_from_slice(da),
         Activation::Softmax => {
             // dz_j = a_j·(da_j − Σ_k da_k·a_k): the softmax Jacobian times da without forming it.
             let mut dot = T::ZERO;
@@ -208,11 +260,7 @@ fn row_backward<T: Real>(act: &Activation, z: &[T], a: &[T], da: &[T], alpha: Op
                 *d = da[j] * act.derivative(z[j], a[j], alpha[j]);
             }
         }
-        _ => {
-            for (j, d) in dz.iter_mut().enumerate() {
-                *d = da[j] * act.derivative(z[j], a[j], T::ZERO);
-            }
-        }
+        _ => flat_backward(act, z, a, da, dz),
     }
 }
 
@@ -301,6 +349,11 @@ impl<T: Real> Backend for Cpu<T> {
         let (z, a) = (&mut z[..rows * width], &mut a[..rows * units]);
         let alpha = alpha.map(|v| v.as_slice());
         let block = |zc: &mut [T], ac: &mut [T]| {
+            if is_flat(act) {
+                add_bias(zc, bias);
+                flat_forward(act, zc, ac);
+                return;
+            }
             for (zr, ar) in zc.chunks_exact_mut(width).zip(ac.chunks_exact_mut(units)) {
                 row_forward(act, zr, bias, alpha, ar);
             }
@@ -329,6 +382,11 @@ impl<T: Real> Backend for Cpu<T> {
         let (z, a, da, dz) = (&z[..rows * width], &a[..rows * units], &da[..rows * units], &mut dz[..rows * width]);
         let alpha_s = alpha.map(|v| v.as_slice());
         let block = |r0: usize, dzc: &mut [T]| {
+            if is_flat(act) {
+                let span = r0 * units..r0 * units + dzc.len();
+                flat_backward(act, &z[span.clone()], &a[span.clone()], &da[span], dzc);
+                return;
+            }
             for (i, dzr) in dzc.chunks_exact_mut(width).enumerate() {
                 let r = r0 + i;
                 row_backward(

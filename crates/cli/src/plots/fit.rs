@@ -1,10 +1,12 @@
-//! Plots of a regression fit: the data with the model's curve for one input (PNG, and a GIF with one frame per epoch: the housing line settling, or a shallow net approximating a function), and predicted against actual values for more inputs.
+//! Plots of a regression fit: the data with the model's curve for one input (PNG, and a GIF with one
+//! frame per epoch: the housing line settling, or a shallow net approximating a function), and
+//! predicted against actual values for more inputs.
 
-use super::{FONT, PALETTE, init_fonts};
-use anyhow::{Context, Result, bail, ensure};
+use super::{Animation, FONT, PALETTE, init_fonts};
+use anyhow::{Context, Result, ensure};
 use plotters::coord::Shift;
 use plotters::prelude::*;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Size of the fit plots and their animation frames.
 pub const FIT_SIZE: (u32, u32) = (640, 480);
@@ -84,39 +86,22 @@ pub fn curve_fit(path: &Path, fit: &CurveFit<'_>, title: &str) -> Result<()> {
 }
 
 /// An animated GIF of the fit, one frame per [`CurveGif::add_frame`] (it loops forever).
-pub struct CurveGif {
-    root: DrawingArea<BitMapBackend<'static>, Shift>,
-    path: PathBuf,
-    frames: usize,
-}
+pub struct CurveGif(Animation);
 
 impl CurveGif {
     /// Creates the file; each frame shows for `frame_delay_ms`.
     pub fn create(path: &Path, frame_delay_ms: u32) -> Result<Self> {
-        init_fonts();
-        let backend = BitMapBackend::gif(path, FIT_SIZE, frame_delay_ms)
-            .with_context(|| format!("cannot create the animation {}", path.display()))?;
-        Ok(Self { root: backend.into_drawing_area(), path: path.to_path_buf(), frames: 0 })
+        Animation::create(path, FIT_SIZE, frame_delay_ms).map(Self)
     }
 
     /// Draws one frame as [`curve_fit`] would and appends it.
     pub fn add_frame(&mut self, fit: &CurveFit<'_>, title: &str) -> Result<()> {
-        draw_curve(&self.root, fit, title).and_then(|()| Ok(self.root.present()?)).with_context(|| {
-            format!("cannot write frame {} of the animation {}", self.frames + 1, self.path.display())
-        })?;
-        self.frames += 1;
-        Ok(())
+        self.0.add_frame(|root| draw_curve(root, fit, title))
     }
 
     /// Closes the file; without frames it is an error and the file is removed.
     pub fn finish(self) -> Result<()> {
-        let Self { root, path, frames } = self;
-        drop(root);
-        if frames == 0 {
-            let _ = std::fs::remove_file(&path);
-            bail!("no frames were added to the animation {}", path.display());
-        }
-        Ok(())
+        self.0.finish()
     }
 }
 
