@@ -16,9 +16,10 @@ cd "$ROOT"
 SECONDS_EACH="${1:-10}" RUNS="${2:-3}"
 PY="${MLP_TEST_PYTHON:-$HOME/.cache/mlp-test-venv/bin/python}"
 scripts/web >/dev/null
-cargo build --release -q -p mlp-cli
+# MLP_BIN: an `mlp` already built (scripts/test passes the one its tests used); else built now.
+if [ -n "${MLP_BIN:-}" ]; then MLP="$MLP_BIN"; else cargo build --release -q -p mlp-cli; MLP="$ROOT/target/release/mlp"; fi
 TMP=$(mktemp -d)
-"$ROOT/target/release/mlp" playground --port 0 --dir web/dist > "$TMP/url" &
+"$MLP" playground --port 0 --dir web/dist > "$TMP/url" &
 SERVER=$!
 trap 'kill $SERVER 2>/dev/null; rm -rf "$TMP"' EXIT
 for _ in $(seq 50); do grep -q http "$TMP/url" && break; sleep 0.1; done

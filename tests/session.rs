@@ -105,6 +105,34 @@ fn a_session_moves_to_another_thread_and_resumes_from_its_own_checkpoint() {
 }
 
 #[test]
+fn a_checkpoint_taken_as_early_stopping_ends_the_run_resumes_stopped() {
+    let (data, model, mut cfg) = setup();
+    cfg.epochs = 300;
+    let be = Cpu::<f32>::new(1).unwrap();
+    let mut whole = Session::prepare(&be, &cfg, &model, TrainingData::new(&data)).unwrap();
+    // The checkpoint a --checkpoint-every 1 run writes after its last epoch, then a kill.
+    let mut last = None;
+    loop {
+        match whole.next() {
+            Next::Batch => drop(whole.train_batch().unwrap()),
+            Next::EndEpoch => {
+                whole.end_epoch().unwrap();
+                last = Some(whole.checkpoint());
+            }
+            Next::Finish => break,
+        }
+    }
+    let (m_whole, h_whole) = whole.finish();
+    assert!(matches!(h_whole.stop, StopReason::EarlyStopping { .. }), "{:?}", h_whole.stop);
+    let mut s = Session::resume(&be, &cfg, last.unwrap(), TrainingData::new(&data)).unwrap();
+    assert_eq!(s.next(), Next::Finish, "the resumed run trains on after early stopping ended it");
+    s.run().unwrap();
+    let (m, h) = s.finish();
+    assert_eq!(bits(&m), bits(&m_whole));
+    assert_eq!(without_seconds(h), without_seconds(h_whole));
+}
+
+#[test]
 fn the_gradient_hook_sees_every_batch_and_a_flat_round_trip_changes_nothing() {
     let (data, model, cfg) = setup();
     let be = Cpu::<f32>::new(1).unwrap();

@@ -360,6 +360,9 @@ impl<B: Backend> Session<B> {
         (self.epoch, self.batch, self.seconds) = (st.epoch, st.batch, st.seconds);
         self.sums = RunningSums::from_array(st.sums);
         self.history = st.history;
+        if !matches!(self.history.stop, StopReason::Completed | StopReason::Interrupted { .. }) {
+            self.stop = Some(self.history.stop.clone());
+        }
         if let Some(es) = self.early.as_mut() {
             es.tracker = st.tracker;
         }
@@ -549,6 +552,14 @@ impl<B: Backend> Session<B> {
 
     /// The loop's position and running figures, as a checkpoint stores them.
     fn loop_state(&self) -> LoopState {
+        let mut history = self.history.clone();
+        // A run that has stopped for good (early stopping, a callback) resumes stopped: the last
+        // epoch's checkpoint is taken after that decision, and without it a resume would train
+        // one epoch more than the run it continues. An interrupt is not kept: resuming is
+        // what it is for.
+        if let Some(stop) = self.stop.as_ref().filter(|s| !matches!(s, StopReason::Interrupted { .. })) {
+            history.stop = stop.clone();
+        }
         LoopState {
             epoch: self.epoch,
             batch: self.batch,
@@ -556,7 +567,7 @@ impl<B: Backend> Session<B> {
             lr: self.opt.lr(),
             sums: self.sums.to_array(),
             seconds: self.seconds,
-            history: self.history.clone(),
+            history,
             tracker: self.early.as_ref().and_then(|e| e.tracker.clone()),
             plateau: self.sched.plateau_state(),
         }

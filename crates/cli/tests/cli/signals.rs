@@ -21,6 +21,9 @@ const LONG: &[&str] = &[
     "ck.safetensors",
     "--checkpoint-every",
     "1",
+    // No default validation split, so no early stopping: the run lasts until it is signalled.
+    "--validation-split",
+    "0",
 ];
 
 /// Starts `args` in `d` and waits until its stderr shows `marker` (training has begun).
