@@ -16,6 +16,32 @@ pub fn launched_as() -> Option<(usize, &'static str)> {
     })
 }
 
+/// The variables launchers set to the number of processes they started on this host: OpenMPI's,
+/// MPICH/Intel MPI's hydra, and Slurm's (tasks of this step on this node).
+const LOCAL_SIZE_VARS: [&str; 3] = ["OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS", "SLURM_STEP_TASKS_PER_NODE"];
+
+/// The CPU threads each process should use when `--threads` is not given: its share of this
+/// host's cores when a launcher started several processes here (each taking every core would
+/// run N × cores threads on the cores and slow every step), else 0 (one per core). Results do
+/// not depend on it: training is bit-identical for any thread count.
+pub fn default_threads() -> usize {
+    let local = LOCAL_SIZE_VARS.iter().find_map(|&var| std::env::var(var).ok());
+    let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
+    share_of_cores(local.as_deref(), cores)
+}
+
+/// `cores` divided among the processes a launcher's local-size value names (at least one thread
+/// each); 0 (one per core) when it names one process or is not a count.
+fn share_of_cores(local: Option<&str>, cores: usize) -> usize {
+    // Slurm writes "4(x2),3" (4 tasks on each of the first 2 nodes, 3 on the next): the leading
+    // count, exact when every node runs as many tasks, as cluster jobs usually do.
+    let digits: String = local.unwrap_or("").trim().chars().take_while(char::is_ascii_digit).collect();
+    match digits.parse::<usize>() {
+        Ok(n) if n > 1 => (cores / n).max(1),
+        _ => 0,
+    }
+}
+
 /// Refuses to run as one of several processes where that cannot work: in a build without the
 /// `mpi` feature (each process would train alone and overwrite the same files), and for any
 /// subcommand but `train`.
@@ -91,5 +117,21 @@ impl World {
             w.abort(echo.then(|| crate::one_line(e)).as_deref());
         }
         result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::share_of_cores;
+
+    #[test]
+    fn ranks_on_one_host_share_its_cores() {
+        assert_eq!(share_of_cores(None, 16), 0, "no launcher: one thread per core");
+        assert_eq!(share_of_cores(Some("1"), 16), 0);
+        assert_eq!(share_of_cores(Some("4"), 16), 4);
+        assert_eq!(share_of_cores(Some("3"), 16), 5);
+        assert_eq!(share_of_cores(Some("4(x2),3"), 16), 4, "Slurm's per-node list");
+        assert_eq!(share_of_cores(Some("8"), 2), 1, "oversubscribed: one thread each");
+        assert_eq!(share_of_cores(Some("x"), 16), 0, "not a count");
     }
 }

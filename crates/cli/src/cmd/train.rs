@@ -64,6 +64,9 @@ pub fn run(args: TrainArgs) -> Result<()> {
 fn run_in(args: TrainArgs, world: &mut World) -> Result<()> {
     let mut plan = TrainPlan::new(args)?;
     plan.quiet |= !world.is_root();
+    if plan.fit.threads == 0 {
+        plan.fit.threads = crate::world::default_threads();
+    }
     signals::graceful();
     if plan.demo && plan.resume.is_none() {
         say(
