@@ -334,6 +334,11 @@ fn peak(o: &Opts) -> AnyResult<Value> {
         ("W4 dW 2048×256·256×2048 (TN)".into(), 2048, 2048, 256, true, false),
         ("W4 dX 256×2048·2048×2048 (NT)".into(), 256, 2048, 2048, false, true),
     ];
+    // The server's batches of the Keras seed network's first layer (`mlp serve --batching on`).
+    let shapes: Vec<_> = shapes
+        .into_iter()
+        .chain([1, 8, 16, 27, 32, 64].map(|m| (format!("serve fwd {m}×784·784×512"), m, 512, 784, false, false)))
+        .collect();
     let noise = Noise::start();
     let results: Vec<Value> = be.clone().install(|| {
         shapes

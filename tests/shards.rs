@@ -107,7 +107,7 @@ impl ShardExchange for Threads {
 fn train_local(spec: &str, cfg: &FitConfig, shards: Option<usize>) -> (Model, History) {
     let d = data(203);
     let mut model = ModelConfig::parse(12, spec).unwrap().init(2).unwrap();
-    let mut t = Trainer::new(cfg);
+    let mut t = Trainer::new(cfg).dead_units();
     if let Some(k) = shards {
         t = t.sharded(k, Box::new(LocalShards));
     }
@@ -126,7 +126,7 @@ fn train_threads(spec: &str, cfg: &FitConfig, shards: usize, size: usize) -> Vec
                 // Every rank but 0 starts from other weights: the broadcast must make them rank 0's.
                 let mut model = ModelConfig::parse(12, &spec).unwrap().init(2 + rank as u64).unwrap();
                 let ex = Threads { rank, shards, board };
-                let h = Trainer::new(&cfg).sharded(shards, Box::new(ex)).fit(&mut model, &d).unwrap();
+                let h = Trainer::new(&cfg).dead_units().sharded(shards, Box::new(ex)).fit(&mut model, &d).unwrap();
                 (model, h)
             })
         })
@@ -154,6 +154,17 @@ fn k_shards_give_the_same_bits_on_one_process_or_any_number() {
             let cfg = config(opt.clone());
             let (local, hl) = train_local(spec, &cfg, Some(4));
             let (plain, _) = train_local(spec, &cfg, None);
+            // Every shard's rows count towards the dead units (each process sees only its own
+            // until the epoch's flags are shared): none of these layers is wholly dead.
+            for r in &hl.epochs {
+                let dead = r.metrics.iter().filter(|(k, _)| k.starts_with("dead_units_")).map(|(_, v)| *v);
+                let dead: Vec<f64> = dead.collect();
+                assert!(
+                    !dead.is_empty() && dead.iter().all(|&f| f < 1.0),
+                    "{spec}: epoch {} dead units {dead:?}",
+                    r.epoch
+                );
+            }
             // Sharding does change the bits (another summation order, shard-local batch
             // statistics), so the comparisons below are not vacuous.
             assert_ne!(bits(&local), bits(&plain), "{spec}");

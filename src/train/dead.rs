@@ -82,6 +82,22 @@ impl DeadUnits {
         }
     }
 
+    /// Every watched unit's flag, layer after layer: 1 when it had a live output this epoch.
+    pub(crate) fn alive_flags(&self) -> Vec<f32> {
+        self.layers.iter().flat_map(|w| w.alive.iter().map(|&a| f32::from(u8::from(a)))).collect()
+    }
+
+    /// Takes flags laid out as [`DeadUnits::alive_flags`] gives them (any value above zero: alive).
+    pub(crate) fn set_alive_flags(&mut self, flags: &[f32]) {
+        let mut at = 0;
+        for w in &mut self.layers {
+            for (alive, &f) in w.alive.iter_mut().zip(&flags[at..at + w.units]) {
+                *alive = f > 0.0;
+            }
+            at += w.units;
+        }
+    }
+
     /// Writes each watched layer's dead fraction into `metrics` and starts a new epoch.
     pub(crate) fn end_epoch(&mut self, metrics: &mut BTreeMap<String, f64>) {
         for w in &mut self.layers {

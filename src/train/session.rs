@@ -698,7 +698,7 @@ impl<B: Backend> Session<B> {
     fn sharded_batch(&mut self, lent: &mut Lent<'_, '_>, b: usize) -> Result<BatchReport> {
         let rows = self.data.batch_rows(b);
         let sh = self.sharding.as_deref_mut().expect("sharded");
-        let summed = sh.gradients(&self.be, &mut self.net, &mut self.data, self.cfg.loss, b, rows);
+        let summed = sh.gradients(&self.be, &mut self.net, &mut self.data, self.cfg.loss, b, rows, self.dead.as_mut());
         let loss_sum = summed.inspect_err(|_| self.failed = true)?;
         if !loss_sum.is_finite() {
             return Err(self.non_finite(b + 1, format!("{loss_sum}")));
@@ -862,6 +862,9 @@ impl<B: Backend> Session<B> {
         }
         let epoch = self.epoch;
         self.pause()?;
+        if let (Some(sh), Some(d)) = (self.sharding.as_deref_mut(), self.dead.as_mut()) {
+            sh.share_dead_units(d).inspect_err(|_| self.failed = true)?;
+        }
         let mut record = self.epoch_record();
         let net = &self.net;
         callback_metrics(&mut self.callbacks, lent.callbacks, epoch, || net.to_model(), &mut record.metrics);

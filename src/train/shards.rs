@@ -7,6 +7,7 @@
 //! compute the shards, so any exchange that hands every process the same ordered sum gives the
 //! same bits for any process count. With `K = 1` a session takes its unsharded path, unchanged.
 
+use super::dead::DeadUnits;
 use super::rows::TrainRows;
 use crate::backend::Backend;
 use crate::error::{Error, Result};
@@ -180,6 +181,7 @@ impl Sharding {
         loss: Loss,
         b: usize,
         rows: usize,
+        mut dead: Option<&mut DeadUnits>,
     ) -> Result<f64> {
         self.start(net)?;
         let n = self.total.len();
@@ -195,6 +197,9 @@ impl Sharding {
             }
             net.set_shard(k);
             net.forward(got);
+            if let Some(d) = dead.as_deref_mut() {
+                d.observe(net, got);
+            }
             if k == 0 && !self.frozen.is_empty() {
                 net.read_frozen(&mut self.frozen);
             }
@@ -212,6 +217,26 @@ impl Sharding {
         let mut losses = self.figures.iter().step_by(SHARD_FIGURES);
         let first = losses.next().copied().unwrap_or(0.0);
         Ok(losses.fold(first, |a, &l| a + l))
+    }
+}
+
+impl Sharding {
+    /// Makes each process's dead-unit monitor hold every process's epoch: a unit is alive when
+    /// it was alive on any process's rows. The flags travel as the first of this process's
+    /// shard pieces (the others zero) through the gradients' exchange, whose shard-order sum
+    /// counts the processes that saw each unit alive; a count is exact, so every process count
+    /// gives the same fractions.
+    pub(crate) fn share_dead_units(&mut self, dead: &mut DeadUnits) -> Result<()> {
+        if self.exchange.size() == 1 {
+            return Ok(());
+        }
+        let mut alive = dead.alive_flags();
+        let n = alive.len();
+        let mut local = vec![0.0f32; self.owned.len() * n];
+        local[..n].copy_from_slice(&alive);
+        self.exchange.sum_gradients(&local, &mut alive)?;
+        dead.set_alive_flags(&alive);
+        Ok(())
     }
 }
 

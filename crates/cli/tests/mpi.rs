@@ -66,16 +66,38 @@ fn tensors(path: &Path) -> Vec<(String, Vec<u32>)> {
         .collect()
 }
 
+/// A history file's epochs without their timings (the one figure that differs run to run).
+fn figures(path: &Path) -> Vec<serde_json::Map<String, serde_json::Value>> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    text.lines()
+        .map(|l| {
+            let mut m: serde_json::Map<String, serde_json::Value> = serde_json::from_str(l).unwrap();
+            m.remove("seconds");
+            m
+        })
+        .collect()
+}
+
 /// Trains with `args` on the default binary and under mpirun at 1, 2, 3 and 4 ranks; every model
-/// must hold the same tensors.
+/// must hold the same tensors, and every history the same figures (losses, metrics and the dead
+/// units, which each rank sees only on its own rows until they are shared).
 fn same_bits_at_every_n(test: &str, args: &[&str]) {
     let Some(bin) = mpi_bin(test) else { return };
     let d = scratch(test);
-    let with_out =
-        |out: &str| -> Vec<String> { args.iter().copied().chain(["--out", out, "-q"]).map(String::from).collect() };
+    let with_out = |out: &str| -> Vec<String> {
+        let history = format!("{out}.history.jsonl");
+        args.iter().copied().chain(["--out", out, "--history", &history, "-q"]).map(String::from).collect()
+    };
     let plain = Command::new(env!("CARGO_BIN_EXE_mlp")).args(with_out("plain.safetensors")).current_dir(&d).output();
     check(&plain.unwrap(), &format!("{test}: the default binary"));
     let want = tensors(&d.join("plain.safetensors"));
+    let want_figures = figures(&d.join("plain.safetensors.history.jsonl"));
+    let dead: Vec<f64> = want_figures
+        .iter()
+        .flat_map(|e| e.iter().filter(|(k, _)| k.starts_with("dead_units_")))
+        .map(|(_, v)| v.as_f64().unwrap())
+        .collect();
+    assert!(!dead.is_empty() && dead.iter().all(|&f| f < 1.0), "{test}: dead-unit fractions {dead:?}");
     for n in 1..=4 {
         let out = format!("n{n}.safetensors");
         check(&mpirun(&bin, n, &d, &with_out(&out)).output().unwrap(), &format!("{test}: mpirun -np {n}"));
@@ -85,6 +107,8 @@ fn same_bits_at_every_n(test: &str, args: &[&str]) {
             assert_eq!(diff, 0, "{test}: {diff} values of {name} differ between -np {n} and the default binary");
         }
         assert_eq!(want.len(), got.len());
+        let got_figures = figures(&d.join(format!("{out}.history.jsonl")));
+        assert_eq!(got_figures, want_figures, "{test}: the history of -np {n} differs from the default binary's");
     }
     let _ = std::fs::remove_dir_all(&d);
 }
