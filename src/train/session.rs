@@ -698,7 +698,8 @@ impl<B: Backend> Session<B> {
     fn sharded_batch(&mut self, lent: &mut Lent<'_, '_>, b: usize) -> Result<BatchReport> {
         let rows = self.data.batch_rows(b);
         let sh = self.sharding.as_deref_mut().expect("sharded");
-        let summed = sh.gradients(&self.be, &mut self.net, &mut self.data, self.cfg.loss, b, rows, self.dead.as_mut());
+        let summed =
+            sh.gradients(&self.be, &mut self.net, &mut self.data, self.cfg.loss, (b, rows), self.dead.as_mut());
         let loss_sum = summed.inspect_err(|_| self.failed = true)?;
         if !loss_sum.is_finite() {
             return Err(self.non_finite(b + 1, format!("{loss_sum}")));

@@ -168,7 +168,7 @@ impl Sharding {
     }
 
     /// Leaves in `net`'s gradients the sum, in shard order, of the gradients of batch `b`'s
-    /// `rows` rows' shards — this process computing its own — and every shard's figures in
+    /// `rows` rows' shards (each shard's forward pass observed by `dead`) — this process computing its own — and every shard's figures in
     /// [`Sharding::figures`]; returns the batch's summed loss. Batch normalization's running
     /// statistics end as shard 0's forward pass left them (shard-local batch statistics, as
     /// PyTorch's DDP without SyncBatchNorm; the buffers follow the first shard, as DDP's follow
@@ -179,8 +179,7 @@ impl Sharding {
         net: &mut Net<B>,
         data: &mut TrainRows<B>,
         loss: Loss,
-        b: usize,
-        rows: usize,
+        (b, rows): (usize, usize),
         mut dead: Option<&mut DeadUnits>,
     ) -> Result<f64> {
         self.start(net)?;
