@@ -227,6 +227,19 @@ fn http(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], bo
     parse_reply(&raw)
 }
 
+/// A POST whose head declares `len` bytes of body, none of them sent: the reply to the head alone.
+fn head_only(addr: SocketAddr, path: &str, content_type: &str, len: usize) -> Reply {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: {content_type}\r\nContent-Length: {len}\r\n\r\n"
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    parse_reply(&raw)
+}
+
 /// A keep-alive connection: requests one after another, each response read by its Content-Length.
 struct Conn {
     stream: BufReader<TcpStream>,
@@ -551,9 +564,10 @@ fn bad_requests_get_their_status_and_say_what_to_change() {
     s.post(inv, "text/plain", b"x").fails(415, &["text/plain", "application/json or text/csv"]);
     s.post(inv, "text/csv", b"color,size\nred,1\n").fails(400, &["weight"]);
     s.post("/models/num/invocations", "text/csv", b"x1,x2,x3\n1,2\n").fails(400, &["request"]);
-    // The body limit: 413 from the declared length, before the body is read.
-    let big = vec![b' '; (1 << 20) + 1];
-    s.post(inv, "application/json", &big).fails(413, &["larger than the limit of 1048576 bytes"]);
+    // The body limit: 413 from the declared length, before the body is read: the request's head
+    // alone gets the answer. (Writing the whole body as well races the server's close, which
+    // resets a connection with unread bytes, and the reset can discard the answer.)
+    head_only(s.addr, inv, "application/json", (1 << 20) + 1).fails(413, &["larger than the limit of 1048576 bytes"]);
     let metrics = s.get("/metrics").text();
     assert!(metrics.contains("mlp_request_failures_total{model=\"num\",status=\"400\"}"), "{metrics}");
     assert!(metrics.contains("mlp_request_failures_total{model=\"\",status=\"404\"}"), "{metrics}");
