@@ -168,8 +168,9 @@ impl Sharding {
     }
 
     /// Leaves in `net`'s gradients the sum, in shard order, of the gradients of batch `b`'s
-    /// `rows` rows' shards (each shard's forward pass observed by `dead`) — this process computing its own — and every shard's figures in
-    /// [`Sharding::figures`]; returns the batch's summed loss. Batch normalization's running
+    /// `rows` rows' shards — this process computing its own, each forward pass observed by
+    /// `dead` — and every shard's figures in [`Sharding::figures`]; returns the batch's summed
+    /// loss. Batch normalization's running
     /// statistics end as shard 0's forward pass left them (shard-local batch statistics, as
     /// PyTorch's DDP without SyncBatchNorm; the buffers follow the first shard, as DDP's follow
     /// rank 0).
@@ -217,9 +218,7 @@ impl Sharding {
         let first = losses.next().copied().unwrap_or(0.0);
         Ok(losses.fold(first, |a, &l| a + l))
     }
-}
 
-impl Sharding {
     /// Makes each process's dead-unit monitor hold every process's epoch: a unit is alive when
     /// it was alive on any process's rows. The flags travel as the first of this process's
     /// shard pieces (the others zero) through the gradients' exchange, whose shard-order sum
