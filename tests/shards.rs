@@ -102,6 +102,14 @@ impl ShardExchange for Threads {
         out.copy_from_slice(&all);
         Ok(())
     }
+    fn all_gather(&mut self, local: &[f32], out: &mut [f32]) -> mlp::Result<()> {
+        let all = self.all(local.iter().map(|&v| v as f64).collect()).concat();
+        assert_eq!(all.len(), out.len());
+        for (o, a) in out.iter_mut().zip(all) {
+            *o = a as f32;
+        }
+        Ok(())
+    }
 }
 
 fn train_local(spec: &str, cfg: &FitConfig, shards: Option<usize>) -> (Model, History) {

@@ -69,6 +69,10 @@ pub trait ShardExchange: Send {
     /// `local` holds this process's shards' [`SHARD_FIGURES`] figures, one shard after the other;
     /// fills `out` (`shards × SHARD_FIGURES`) with every shard's, in shard order.
     fn gather_figures(&mut self, local: &[f64], out: &mut [f64]) -> Result<()>;
+
+    /// Fills `out` (`size() × local.len()`) with every process's `local`, in rank order (once
+    /// an epoch: the dead-unit monitor's flags).
+    fn all_gather(&mut self, local: &[f32], out: &mut [f32]) -> Result<()>;
 }
 
 /// The exchange of a single process computing every shard.
@@ -94,6 +98,11 @@ impl ShardExchange for LocalShards {
     }
 
     fn gather_figures(&mut self, local: &[f64], out: &mut [f64]) -> Result<()> {
+        out.copy_from_slice(local);
+        Ok(())
+    }
+
+    fn all_gather(&mut self, local: &[f32], out: &mut [f32]) -> Result<()> {
         out.copy_from_slice(local);
         Ok(())
     }
@@ -170,10 +179,9 @@ impl Sharding {
     /// Leaves in `net`'s gradients the sum, in shard order, of the gradients of batch `b`'s
     /// `rows` rows' shards — this process computing its own, each forward pass observed by
     /// `dead` — and every shard's figures in [`Sharding::figures`]; returns the batch's summed
-    /// loss. Batch normalization's running
-    /// statistics end as shard 0's forward pass left them (shard-local batch statistics, as
-    /// PyTorch's DDP without SyncBatchNorm; the buffers follow the first shard, as DDP's follow
-    /// rank 0).
+    /// loss. Batch normalization's running statistics end as shard 0's forward pass left them
+    /// (shard-local batch statistics, as PyTorch's DDP without SyncBatchNorm; the buffers follow
+    /// the first shard, as DDP's follow rank 0).
     pub(crate) fn gradients<B: Backend>(
         &mut self,
         be: &B,
@@ -220,20 +228,23 @@ impl Sharding {
     }
 
     /// Makes each process's dead-unit monitor hold every process's epoch: a unit is alive when
-    /// it was alive on any process's rows. The flags travel as the first of this process's
-    /// shard pieces (the others zero) through the gradients' exchange, whose shard-order sum
-    /// counts the processes that saw each unit alive; a count is exact, so every process count
-    /// gives the same fractions.
+    /// it was alive on any process's rows (an OR, so every process count gives the same
+    /// fractions).
     pub(crate) fn share_dead_units(&mut self, dead: &mut DeadUnits) -> Result<()> {
-        if self.exchange.size() == 1 {
+        let size = self.exchange.size();
+        if size == 1 {
             return Ok(());
         }
-        let mut alive = dead.alive_flags();
-        let n = alive.len();
-        let mut local = vec![0.0f32; self.owned.len() * n];
-        local[..n].copy_from_slice(&alive);
-        self.exchange.sum_gradients(&local, &mut alive)?;
-        dead.set_alive_flags(&alive);
+        let mine = dead.alive_flags();
+        let mut all = vec![0.0f32; size * mine.len()];
+        self.exchange.all_gather(&mine, &mut all)?;
+        let mut any = vec![0.0f32; mine.len()];
+        for flags in all.chunks_exact(mine.len().max(1)) {
+            for (a, &f) in any.iter_mut().zip(flags) {
+                *a = a.max(f);
+            }
+        }
+        dead.set_alive_flags(&any);
         Ok(())
     }
 }

@@ -305,4 +305,9 @@ impl ShardExchange for MpiShards {
         self.counts = counts;
         Ok(())
     }
+
+    fn all_gather(&mut self, local: &[f32], out: &mut [f32]) -> mlp::Result<()> {
+        self.timed(|w| w.all_gather_into(local, out));
+        Ok(())
+    }
 }

@@ -211,8 +211,6 @@ impl Reply {
 
 /// One HTTP/1.1 request on a fresh connection (`Connection: close`), the whole response read.
 fn http(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Reply {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
     let mut req =
         format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
     for (k, v) in headers {
@@ -221,20 +219,22 @@ fn http(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], bo
     req.push_str("\r\n");
     let mut req = req.into_bytes();
     req.extend_from_slice(body);
-    s.write_all(&req).unwrap();
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).unwrap();
-    parse_reply(&raw)
+    round_trip(addr, &req)
 }
 
 /// A POST whose head declares `len` bytes of body, none of them sent: the reply to the head alone.
 fn head_only(addr: SocketAddr, path: &str, content_type: &str, len: usize) -> Reply {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
     let head = format!(
         "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: {content_type}\r\nContent-Length: {len}\r\n\r\n"
     );
-    s.write_all(head.as_bytes()).unwrap();
+    round_trip(addr, head.as_bytes())
+}
+
+/// `request`'s bytes on a fresh connection, and the whole reply the server sends before closing.
+fn round_trip(addr: SocketAddr, request: &[u8]) -> Reply {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    s.write_all(request).unwrap();
     let mut raw = Vec::new();
     s.read_to_end(&mut raw).unwrap();
     parse_reply(&raw)
