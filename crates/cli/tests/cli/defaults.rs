@@ -108,10 +108,9 @@ fn raw_scale_regression_matches_scikit_learn_with_default_flags() {
         assert!((r2_predict - r2_test).abs() < 1e-3, "{name}: predict gives R² {r2_predict}, train reported {r2_test}");
         let plots = d.mlp(&["train", "--data", &train, "--plots", "plots", "--out", "p.safetensors", "-q"]);
         plots.ok();
-        for f in ["loss.png", "mae.png"] {
-            crate::plots::check_png(&d.join("plots").join(f));
-        }
-        assert!(!d.join("plots/accuracy.png").exists(), "a regression's metrics chart is not accuracy.png");
+        let names = crate::plots::check_plots(&d.join("plots"));
+        crate::plots::has_all(&names, &["loss.png", "mae.png"]);
+        assert!(!names.iter().any(|n| n == "accuracy.png"), "a regression's metrics chart is not accuracy.png");
     }
 }
 
@@ -240,6 +239,7 @@ fn demo_defaults_do_not_leak() {
     let d = Dir::new("demo-leak");
     let run = d.mlp(&["train", "--optimizer", "sgd", "--epochs", "2", "--plots", "p"]);
     run.ok();
+    crate::plots::check_plots(&d.join("p"));
     assert!(run.stderr.contains("optimizer sgd, lr 0.01"), "{}", run.stderr);
     let saved = mlp::model_file::load(&d.join("model.safetensors")).unwrap();
     let fit = &saved.meta.training.as_ref().unwrap()["fit"]["optimizer"];
@@ -250,6 +250,7 @@ fn demo_defaults_do_not_leak() {
     // The demo itself is unchanged: its momentum SGD, test split and plateau stopper.
     let demo = d.mlp(&["train", "--epochs", "3", "--out", "d.safetensors", "--plots", "q"]);
     demo.ok();
+    crate::plots::has_all(&crate::plots::check_plots(&d.join("q")), &["decision_boundary.gif", "loss.png"]);
     assert!(demo.stderr.contains("800 training rows, 200 test rows"), "{}", demo.stderr);
     assert!(demo.stderr.contains("optimizer momentum"), "{}", demo.stderr);
 }

@@ -1,6 +1,6 @@
 //! What the seed texts teach, end to end: radial basis units from `--layers`, the dead-unit monitor and its warning, the seed's own stopping rule, the housing line in the data's units with its plots, and `--epochs 0`.
 
-use crate::plots::check_png;
+use crate::plots::{check_plots, has_all};
 use crate::util::{Dir, metric};
 
 /// The dead-unit fractions of layer 1 per epoch, from a `--history` file.
@@ -25,7 +25,7 @@ fn too_high_a_learning_rate_kills_relu_units_and_is_warned_about() {
     assert!(dead.last().unwrap() > &0.4 && dead.last() > dead.first(), "dead fractions {dead:?}");
     assert!(bad.stderr.contains("warning: layer 1 (32:relu)") && bad.stderr.contains("lower --lr"), "{}", bad.stderr);
     assert!(bad.stderr.contains("dead_units_1"), "the progress line shows it: {}", bad.stderr);
-    check_png(&d.join("p/dead_units.png"));
+    has_all(&check_plots(&d.join("p")), &["dead_units.png", "dead_units.svg"]);
 
     let good = d.mlp(&[&common[..], &["--lr", "0.1", "--history", "good.jsonl", "--out", "good.safetensors"]].concat());
     good.ok();
@@ -127,9 +127,9 @@ fn the_housing_line_is_printed_in_the_data_units_and_drawn() {
     let (slope, intercept) = line(&out);
     assert!((slope / 1837.5 - 1.0).abs() < 0.01, "slope {slope}: {out}");
     assert!((intercept / 19376.52 - 1.0).abs() < 0.01, "intercept {intercept}: {out}");
-    check_png(&d.join("p/fit.png"));
-    assert!(d.join("p/fit.gif").exists());
-    assert!(!d.join("p/predicted_vs_actual.png").exists(), "one input: the curve, not predicted vs actual");
+    let names = check_plots(&d.join("p"));
+    has_all(&names, &["fit.png", "fit.gif"]);
+    assert!(!names.iter().any(|n| n == "predicted_vs_actual.png"), "one input: the curve, not predicted vs actual");
 }
 
 #[test]
@@ -142,7 +142,7 @@ fn many_inputs_draw_predicted_against_actual() {
         .ok()
         .to_string();
     assert!(out.contains("fitted line (the data's units): y = "), "{out}");
-    check_png(&d.join("p/predicted_vs_actual.png"));
+    has_all(&check_plots(&d.join("p")), &["predicted_vs_actual.png"]);
 }
 
 #[test]
@@ -165,8 +165,7 @@ fn zero_epochs_scores_and_plots_the_untrained_network() {
     assert!(out.contains("no training (--epochs 0)"), "{out}");
     let acc: f64 = out.split("accuracy ").nth(1).unwrap().split_whitespace().next().unwrap().parse().unwrap();
     assert!(acc < 0.8, "an untrained net scores near chance, got {acc}");
-    check_png(&d.join("p/decision_boundary.png"));
-    check_png(&d.join("p/confusion_matrix.png"));
+    has_all(&check_plots(&d.join("p")), &["decision_boundary.png", "confusion_matrix.png"]);
     // The model file holds the untrained weights and evaluates to the same score.
     let ev = d.mlp(&["evaluate", "model.safetensors", "--data", "builtin:spirals?n=200", "--json"]).ok().to_string();
     assert!((metric(&ev, "accuracy") - acc).abs() < 1e-4, "{ev}");
