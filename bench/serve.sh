@@ -8,7 +8,8 @@
 #   MLP_BENCH_VENV=/work/bench-venv MLP_DATA_DIR=/work/shared/data DUR=10 bench/serve.sh
 #
 # Models (bench/serve_fixtures.sh): the Keras seed network (784-512-10, one epoch on MNIST from
-# $MLP_DATA_DIR, default ../shared/data) and a tiny tabular one (2-32-2). For each server: time from exec
+# $MLP_DATA_DIR, default ../shared/data) asked with random pixels (`keras`) and with an MNIST test
+# digit (`digit`), and a tiny tabular one (2-32-2). For each server: time from exec
 # to the first 200 from /v2/health/ready, single-connection p50/p99 and requests/s, requests/s and
 # p99 at 32 connections, peak RSS (VmHWM). `mlp serve` runs with batching off and on; a first row
 # measures `GET /v2/health/live` on it — no body, no model: the floor of HTTP on this machine.
@@ -20,7 +21,7 @@ cd "$ROOT"
 DATA_DIR="${MLP_DATA_DIR:-$ROOT/../shared/data}"
 VENV="${MLP_BENCH_VENV:-$ROOT/../bench-venv}"
 DUR="${DUR:-10}" SERVER_CPU="${SERVER_CPU:-0}" LOAD_CPU="${LOAD_CPU:-1}" PORT="${PORT:-18080}"
-MODELS="${MODELS:-keras tabular}"
+MODELS="${MODELS:-keras digit tabular}"
 command -v wrk >/dev/null || { echo "needs wrk (apt-get install wrk)" >&2; exit 1; }
 "$VENV/bin/python" -c "import torch, fastapi, uvicorn, numpy" || { echo "needs torch, fastapi, uvicorn, numpy in $VENV" >&2; exit 1; }
 
@@ -66,7 +67,7 @@ echo "| model | server | request | ready (ms) | p50 1 conn (ms) | p99 1 conn (ms
 echo "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|"
 first=1
 for model in $MODELS; do
-  if [ "$model" = keras ]; then inputs=784 layers=512:relu,10:softmax pixels=--pixels; else inputs=2 layers=32:relu,2:softmax pixels=; fi
+  if [ "$model" != tabular ]; then inputs=784 layers=512:relu,10:softmax pixels=--pixels; else inputs=2 layers=32:relu,2:softmax pixels=; fi
   for server in "mlp serve" "mlp serve --batching on" "FastAPI+uvicorn+PyTorch"; do
     case "$server" in
       "mlp serve") cmd=("$MLP" serve "$WORK/$model.safetensors" --port "$PORT" --no-watch --batching off) ;;

@@ -2,7 +2,9 @@
 # models, the request bodies and wrk's script. Expects ROOT, DATA_DIR and WORK to be set.
 #
 # Models: the Keras seed network (784-512-10, one epoch on MNIST from $DATA_DIR) and a tiny tabular
-# one (builtin circles, 2-32-2). Bodies: NAME.json (JSON data) and NAME.bin with NAME.hlen (the
+# one (builtin circles, 2-32-2). `keras` is asked with 784 random pixels (every one non-zero but
+# 1 in 256), `digit` is the same network asked with the first MNIST test image (85% black pixels),
+# which is what a digit reader's clients send and what the zero-skipping product is for. Bodies: NAME.json (JSON data) and NAME.bin with NAME.hlen (the
 # length of its JSON header), byte for byte what tritonclient.http's
 # InferenceServerClient.generate_request_body gives. post.lua posts $BODY, as binary when $HLEN
 # is set.
@@ -13,13 +15,15 @@ if [ -n "${MLP_BIN:-}" ]; then MLP="$MLP_BIN"; else cargo build --release -p mlp
 echo "making the models ..." >&2
 "$MLP" train --data "$DATA_DIR/mnist" --layers 512:relu,10:softmax --optimizer rmsprop --lr 0.001 \
   --batch-size 128 --epochs 1 --out "$WORK/keras.safetensors" -q >&2
+cp "$WORK/keras.safetensors" "$WORK/digit.safetensors"
 "$MLP" train --data builtin:circles --layers 32:relu,2:softmax --epochs 5 --out "$WORK/tabular.safetensors" -q >&2
-python3 - "$WORK" <<'PY'
-import json, random, struct, sys
+python3 - "$WORK" "$DATA_DIR/mnist/t10k-images-idx3-ubyte.gz" <<'PY'
+import gzip, json, random, struct, sys
 random.seed(1)
 w = sys.argv[1]
 px = [float(random.randrange(256)) for _ in range(784)]
-for name, data in [("keras", px), ("tabular", [0.3, -0.7])]:
+digit = [float(v) for v in gzip.open(sys.argv[2]).read()[16:16 + 784]]
+for name, data in [("keras", px), ("digit", digit), ("tabular", [0.3, -0.7])]:
     tensor = {"name": "input", "shape": [1, len(data)], "datatype": "FP32"}
     open(f"{w}/{name}.json", "w").write(json.dumps({"inputs": [dict(tensor, data=data)]}))
     raw = struct.pack(f"<{len(data)}f", *data)

@@ -7,6 +7,8 @@
 //!           custom              784→H ReLU→10 softmax, RMSProp: --hidden H --batch B --rows N (scaling sweep)
 //!           peak                sgemm GFLOP/s through mlp::backend::cpu::matmul (large squares, MNIST shapes)
 //!           profile             W1 through a timing wrapper around the CPU backend: where each epoch goes
+//!           sparse              the 784→512 product on MNIST test rows and on random rows of set densities,
+//!                               through gemm and through the zero-skipping inference product, one thread
 //! ```
 //!
 //! Every mode prints exactly one JSON line on stdout (the fields are listed in BENCHMARKS.md).
@@ -14,7 +16,7 @@
 //! workload per process. Data: `$MLP_DATA_DIR/mnist` or `../shared/data/mnist`.
 
 use mlp::backend::Backend;
-use mlp::backend::cpu::{Cpu, matmul};
+use mlp::backend::cpu::{Cpu, matmul, matmul_sparse_lhs};
 use mlp::data::idx::{MnistSplit, load_mnist};
 use mlp::data::{Dataset, Targets};
 use mlp::loss::Loss;
@@ -555,12 +557,61 @@ fn profile(o: &Opts) -> AnyResult<Value> {
     Ok(r)
 }
 
+/// Median seconds of `f` over enough calls for about 0.3 s, after one warm-up call.
+fn time_calls(mut f: impl FnMut()) -> f64 {
+    let t = Instant::now();
+    f();
+    let reps = ((0.3 / t.elapsed().as_secs_f64().max(1e-7)) as usize).clamp(3, 20000);
+    let times: Vec<f64> = (0..reps)
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed().as_secs_f64()
+        })
+        .collect();
+    median(&times)
+}
+
+/// gemm against the zero-skipping product for the Keras seed network's first layer, by batch
+/// size and input density: where the crossover lies (`sparse::MAX_DENSITY`).
+fn sparse(o: &Opts) -> AnyResult<Value> {
+    let (_, test) = load(None)?;
+    let (n, k) = (512, 784);
+    let b: Vec<f32> = (0..k * n).map(|i| ((i * 5 % 11) as f32 - 5.0) / 11.0).collect();
+    let mut rows = Vec::new();
+    for m in [1usize, 8, 27, 64, 128] {
+        let mnist: Vec<f32> = (0..m).flat_map(|i| test.x.row(i * 37 % test.len()).to_vec()).collect();
+        let mut inputs = vec![("mnist".to_string(), mnist)];
+        for d in [0.1, 0.2, 0.3, 0.4, 0.5] {
+            let a: Vec<f32> =
+                (0..m * k).map(|i| if (i * 2654435761 % 1000) as f64 / 1000.0 < d { 0.5 } else { 0.0 }).collect();
+            inputs.push((format!("{d}"), a));
+        }
+        for (label, a) in inputs {
+            let density = a.iter().filter(|&&v| v != 0.0).count() as f64 / a.len() as f64;
+            let mut c = vec![0.0f32; m * n];
+            let dense = time_calls(|| matmul(m, n, k, &a, false, &b, false, &mut c, false, 1));
+            // The kernel declines above its density limit; time it anyway by thinning nothing:
+            // below the limit it runs, above it the figure is gemm's (taken = false).
+            let taken = matmul_sparse_lhs(m, n, k, &a, &b, &mut c, 1);
+            let sparse = time_calls(|| {
+                std::hint::black_box(matmul_sparse_lhs(m, n, k, &a, &b, &mut c, 1));
+            });
+            rows.push(json!({ "m": m, "input": label, "density": density, "gemm_us": dense * 1e6,
+                "sparse_us": if taken { json!(sparse * 1e6) } else { Value::Null } }));
+        }
+    }
+    let _ = o;
+    Ok(json!({ "impl": "mlp", "workload": "sparse", "rows": rows, "loadavg": loadavg() }))
+}
+
 fn main() -> AnyResult<()> {
     let o = parse_opts()?;
     let out = match o.mode.as_str() {
         "W5" => inference(&o)?,
         "peak" => peak(&o)?,
         "profile" => profile(&o)?,
+        "sparse" => sparse(&o)?,
         "custom" => {
             let w = Workload {
                 name: "custom",

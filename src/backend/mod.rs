@@ -65,6 +65,23 @@ pub trait Backend: Clone + Send + Sync + 'static {
         accumulate: bool,
     );
 
+    /// `c (m, n) = a (m, k) · b (k, n)` summing only the non-zero terms of `a`, for inference on
+    /// inputs that are mostly zeros; `false`, with `c` untouched, where the backend has no such
+    /// product or `a` is too dense for it to pay (the caller then runs [`matmul`](Self::matmul)).
+    /// Each row's outputs depend on that row alone.
+    #[allow(clippy::too_many_arguments)]
+    fn matmul_sparse_lhs(
+        &self,
+        _m: usize,
+        _n: usize,
+        _k: usize,
+        _a: &Self::Buf,
+        _b: &Self::Buf,
+        _c: &mut Self::Buf,
+    ) -> bool {
+        false
+    }
+
     /// The fused pass after a dense layer's product: `z += bias` (row-broadcast) then `a = act(z)`.
     ///
     /// `z` is `(rows, width)` with `width = act.pre_width(units)`; `a` is `(rows, units)`;

@@ -50,6 +50,9 @@ pub trait Real:
     fn max(self, o: Self) -> Self;
     /// Whether the value is neither NaN nor infinite.
     fn is_finite(self) -> bool;
+    /// `self · a + b` rounded once (one instruction where the CPU has fused multiply-add and the
+    /// caller is compiled for it; a slow library call otherwise).
+    fn mul_add(self, a: Self, b: Self) -> Self;
     /// -1, 0 or 1 (0 for 0, which is the subgradient the L1 penalty uses at 0).
     fn signum0(self) -> Self {
         if self > Self::ZERO {
@@ -82,6 +85,10 @@ macro_rules! impl_real {
             #[inline]
             fn to_f32(self) -> f32 {
                 self as f32
+            }
+            #[inline(always)]
+            fn mul_add(self, a: Self, b: Self) -> Self {
+                <$t>::mul_add(self, a, b)
             }
             #[inline]
             fn exp(self) -> Self {

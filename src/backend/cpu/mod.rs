@@ -4,9 +4,11 @@
 //! every reduction adds in a fixed order, so results are bit-identical for any thread count.
 
 mod gemm;
+mod sparse;
 
 pub use crate::math::Real;
 pub use gemm::{matmul, matmul_naive};
+pub use sparse::matmul_sparse_lhs;
 
 use super::Backend;
 use crate::error::{Error, Result};
@@ -333,6 +335,10 @@ impl<T: Real> Backend for Cpu<T> {
         accumulate: bool,
     ) {
         matmul(m, n, k, a, ta, b, tb, c, accumulate, self.threads);
+    }
+
+    fn matmul_sparse_lhs(&self, m: usize, n: usize, k: usize, a: &Vec<T>, b: &Vec<T>, c: &mut Vec<T>) -> bool {
+        sparse::matmul_sparse_lhs(m, n, k, a, b, c, self.threads)
     }
 
     fn bias_act_forward(

@@ -96,9 +96,14 @@ fn split_alpha<Bk: Backend>(params: &mut [Param<Bk>]) -> (Option<&Bk::Buf>, Opti
 }
 
 impl<Bk: Backend> LayerOps<Bk> for Dense<Bk> {
-    fn forward(&mut self, be: &Bk, params: &mut [Param<Bk>], x: &Bk::Buf, rows: usize, _training: bool) {
+    fn forward(&mut self, be: &Bk, params: &mut [Param<Bk>], x: &Bk::Buf, rows: usize, training: bool) {
         self.dz_ready = false;
-        be.matmul(rows, self.width, self.fan_in, x, false, &params[W].value, false, &mut self.z, false);
+        // Inputs that are mostly zeros (pixels, one-hot columns) take the product that skips
+        // them, at inference only: training keeps gemm's arithmetic, so what it learns is the same.
+        let (w, width, fan_in) = (&params[W].value, self.width, self.fan_in);
+        if training || !be.matmul_sparse_lhs(rows, width, fan_in, x, w, &mut self.z) {
+            be.matmul(rows, width, fan_in, x, false, w, false, &mut self.z, false);
+        }
         let alpha = params.get(ALPHA).map(|p| &p.value);
         be.bias_act_forward(&self.act, rows, self.units, &mut self.z, &params[B].value, alpha, &mut self.a);
     }
