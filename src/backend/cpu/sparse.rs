@@ -23,8 +23,8 @@ pub const MIN_K: usize = 64;
 /// Columns of `c` summed at once, in registers: 64 `f32` are eight AVX registers.
 const BLOCK: usize = 64;
 
-/// Rows per parallel task: each task's rows read the same `b` blocks while they are cached.
-const ROWS_PER_TASK: usize = 8;
+/// The fewest rows worth a parallel task of their own.
+const MIN_ROWS_PER_TASK: usize = 8;
 
 /// `c (m, n) = a (m, k) · b (k, n)`, all row-major, summing only the non-zero terms of `a`, or
 /// `false` (and `c` untouched) when `a` has more than [`MAX_DENSITY`] non-zeros or `k <
@@ -44,8 +44,11 @@ pub fn matmul_sparse_lhs<T: Real>(m: usize, n: usize, k: usize, a: &[T], b: &[T]
     }
     let (b, c) = (&b[..k * n], &mut c[..m * n]);
     let task = |(ci, ai): (&mut [T], &[T])| rows(k, n, ai, b, ci);
-    if threads > 1 && m > ROWS_PER_TASK {
-        c.par_chunks_mut(ROWS_PER_TASK * n).zip(a.par_chunks(ROWS_PER_TASK * k)).for_each(task);
+    if threads > 1 && m > MIN_ROWS_PER_TASK {
+        // One task per thread: each sweeps its cached blocks of `b` with as many rows as it can
+        // (rows are independent, so the split changes no result).
+        let per_task = m.div_ceil(threads).max(MIN_ROWS_PER_TASK);
+        c.par_chunks_mut(per_task * n).zip(a.par_chunks(per_task * k)).for_each(task);
     } else {
         task((c, a));
     }
