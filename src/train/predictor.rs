@@ -179,4 +179,35 @@ mod tests {
             assert!((1..=8).contains(&pooled), "{pooled} networks pooled");
         }
     }
+
+    /// Digit-like rows (85% zeros) take the zero-skipping product at inference: each row's
+    /// outputs are the same bits alone as in any batch, on any thread count, and agree with the
+    /// dense product that training uses.
+    #[test]
+    fn mostly_zero_rows_predict_alike_alone_batched_and_against_the_dense_product() {
+        let model = ModelConfig::parse(784, "512:relu,10:softmax").unwrap().init(3).unwrap();
+        let rows = 40;
+        let x = Matrix::new(
+            rows,
+            784,
+            (0..rows * 784).map(|i| if (i * 2654435761) % 100 < 15 { (i % 255) as f32 / 255.0 } else { 0.0 }).collect(),
+        );
+        let batched = Predictor::new(&model, 64, 2).unwrap().predict(&x).unwrap();
+        let one = Predictor::new(&model, 1, 1).unwrap();
+        for r in 0..rows {
+            let alone = one.predict(&x.select_rows(&[r])).unwrap();
+            assert_eq!(alone.data, batched.data[r * 10..(r + 1) * 10], "row {r}");
+        }
+        // The training-mode forward pass runs gemm over every term.
+        let be = Cpu::<f32>::new(1).unwrap();
+        let mut net = Net::new(&be, &model, rows);
+        net.set_training(true);
+        be.write(&x.data, net.input_mut());
+        net.forward(rows);
+        let mut dense = vec![0.0; rows * 10];
+        be.read(net.output(), &mut dense);
+        let worst = dense.iter().zip(&batched.data).map(|(d, s)| (d - s).abs()).fold(0.0f32, f32::max);
+        assert!(worst < 1e-6, "zero-skipping and dense outputs differ by {worst}");
+        assert_ne!(dense, batched.data, "the zero-skipping product ran (its rounding differs from gemm's)");
+    }
 }

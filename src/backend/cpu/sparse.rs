@@ -12,9 +12,10 @@ use std::cell::RefCell;
 
 /// Above this fraction of non-zero values in `a`, the dense `gemm` product is the faster one.
 /// Measured with `cargo run --release --example bench -- sparse` (784→512, one thread, AMD EPYC
-/// Zen 3 with AVX2, 2 December 2026): on MNIST test rows (15–19% non-zero) one row takes 6.3 µs
-/// against gemm's 43, 27 rows 183 against 327, 128 rows 938 against 1 646; the two break even
-/// at about 30% non-zeros for 27 rows or more and 50% for 8 or fewer.
+/// Zen 3 with AVX2, 2 December 2026; BENCHMARKS.md): on MNIST test rows (15–19% non-zero) one
+/// row takes 5.9 µs against gemm's 41, 27 rows 203 against 430, 128 rows 803 against 1 827; with
+/// the limit lifted the two broke even at about 30% non-zeros for 27 rows or more, 50% for 8 or
+/// fewer.
 pub const MAX_DENSITY: f64 = 0.25;
 
 /// Narrower left operands are not worth a density count: their products are small anyway.
