@@ -28,8 +28,9 @@ const BLOCK: usize = 64;
 const MIN_ROWS_PER_TASK: usize = 8;
 
 /// `c (m, n) = a (m, k) · b (k, n)`, all row-major, summing only the non-zero terms of `a`, or
-/// `false` (and `c` untouched) when `a` has more than [`MAX_DENSITY`] non-zeros or `k <
-/// MIN_K`. Runs on the current rayon pool when `threads > 1` and there are rows to share.
+/// `false` (and `c` untouched) when more than 25% of `a` is non-zero or `k` is below 64 (this
+/// module's `MAX_DENSITY` and `MIN_K`). Runs on the current rayon pool when `threads > 1` and
+/// there are rows to share.
 ///
 /// # Panics
 /// If a slice is too short for its shape: a bug in the caller's shapes.
