@@ -3,9 +3,10 @@
 #
 # Models: the Keras seed network (784-512-10, one epoch on MNIST from $DATA_DIR) and a tiny tabular
 # one (builtin circles, 2-32-2). `keras` is asked with 784 random pixels (every one non-zero but
-# 1 in 256), `digit` is the same network asked with the first MNIST test image (85% black pixels),
-# which is what a digit reader's clients send and what the zero-skipping product is for. Bodies: NAME.json (JSON data) and NAME.bin with NAME.hlen (the
-# length of its JSON header), byte for byte what tritonclient.http's
+# 1 in 256), `digit` is the same network asked with the first MNIST test image (85% black
+# pixels), which is what a digit reader's clients send and what the zero-skipping product is for.
+# Bodies: NAME.json (JSON data) and NAME.bin with NAME.hlen (the length of its JSON header), byte
+# for byte what tritonclient.http's
 # InferenceServerClient.generate_request_body gives. post.lua posts $BODY, as binary when $HLEN
 # is set.
 

@@ -69,7 +69,6 @@ pub trait Backend: Clone + Send + Sync + 'static {
     /// inputs that are mostly zeros; `false`, with `c` untouched, where the backend has no such
     /// product or `a` is too dense for it to pay (the caller then runs [`matmul`](Self::matmul)).
     /// Each row's outputs depend on that row alone.
-    #[allow(clippy::too_many_arguments)]
     fn matmul_sparse_lhs(
         &self,
         _m: usize,

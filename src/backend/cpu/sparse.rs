@@ -16,10 +16,10 @@ use std::cell::RefCell;
 /// row takes 5.9 µs against gemm's 41, 27 rows 203 against 430, 128 rows 803 against 1 827; with
 /// the limit lifted the two broke even at about 30% non-zeros for 27 rows or more, 50% for 8 or
 /// fewer.
-pub const MAX_DENSITY: f64 = 0.25;
+const MAX_DENSITY: f64 = 0.25;
 
 /// Narrower left operands are not worth a density count: their products are small anyway.
-pub const MIN_K: usize = 64;
+const MIN_K: usize = 64;
 
 /// Columns of `c` summed at once, in registers: 64 `f32` are eight AVX registers.
 const BLOCK: usize = 64;
