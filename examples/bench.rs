@@ -8,7 +8,8 @@
 //!           peak                sgemm GFLOP/s through mlp::backend::cpu::matmul (large squares, MNIST shapes)
 //!           profile             W1 through a timing wrapper around the CPU backend: where each epoch goes
 //!           sparse              the 784→512 product on MNIST test rows and on random rows of set densities,
-//!                               through gemm and through the zero-skipping inference product, one thread
+//!                               and its weight gradient on MNIST rows, through gemm and through the
+//!                               zero-skipping product, one thread
 //! ```
 //!
 //! Every mode prints exactly one JSON line on stdout (the fields are listed in BENCHMARKS.md).
@@ -454,6 +455,25 @@ impl Backend for Timed {
         };
         self.time(|| format!("gemm {what} {m}×{k}·{k}×{n}"), || self.inner.matmul(m, n, k, a, ta, b, tb, c, accumulate))
     }
+    fn matmul_sparse_lhs(
+        &self,
+        m: usize,
+        n: usize,
+        k: usize,
+        a: &Vec<f32>,
+        ta: bool,
+        b: &Vec<f32>,
+        c: &mut Vec<f32>,
+    ) -> bool {
+        let what = if ta { "dW" } else { "fwd" };
+        // The key is made after the call, once it is known whether the product ran.
+        let took = std::cell::Cell::new(false);
+        self.time(
+            || format!("zero-skipping {what} {m}×{k}·{k}×{n}{}", if took.get() { "" } else { " (declined)" }),
+            || took.set(self.inner.matmul_sparse_lhs(m, n, k, a, ta, b, c)),
+        );
+        took.get()
+    }
     fn bias_act_forward(
         &self,
         act: &Activation,
@@ -537,6 +557,8 @@ impl Backend for Timed {
 fn profile(o: &Opts) -> AnyResult<Value> {
     let mut w = workload("W1").expect("W1");
     w.epochs = o.epochs.unwrap_or(3);
+    w.spec = format!("{}:relu,10:softmax", o.hidden);
+    w.batch = o.batch.unwrap_or(w.batch);
     let be = Timed { inner: Cpu::<f32>::new(o.threads)?, ledger: Arc::default() };
     // The ledger as training left it (the test-set evaluation afterwards is not counted).
     let mut ledger = BTreeMap::new();
@@ -574,12 +596,12 @@ fn time_calls(mut f: impl FnMut()) -> f64 {
 
 /// gemm against the zero-skipping product for the Keras seed network's first layer, by batch
 /// size and input density: where the crossover lies (`sparse::MAX_DENSITY`).
-fn sparse() -> AnyResult<Value> {
+fn sparse(o: &Opts) -> AnyResult<Value> {
     let (_, test) = load(None)?;
-    let (n, k) = (512, 784);
+    let (n, k) = (o.hidden, 784);
     let b: Vec<f32> = (0..k * n).map(|i| ((i * 5 % 11) as f32 - 5.0) / 11.0).collect();
     let mut rows = Vec::new();
-    for m in [1usize, 8, 27, 64, 128] {
+    for m in [1usize, 8, 27, 64, 128, 200] {
         let mnist: Vec<f32> = (0..m).flat_map(|i| test.x.row(i * 37 % test.len()).to_vec()).collect();
         let mut inputs = vec![("mnist".to_string(), mnist)];
         for d in [0.1, 0.2, 0.3, 0.4, 0.5] {
@@ -592,9 +614,9 @@ fn sparse() -> AnyResult<Value> {
             let mut c = vec![0.0f32; m * n];
             let dense = time_calls(|| matmul(m, n, k, &a, false, &b, false, &mut c, false, 1));
             // Above its density limit the kernel declines (and the layer runs gemm): no figure.
-            let sparse = matmul_sparse_lhs(m, n, k, &a, &b, &mut c, 1).then(|| {
+            let sparse = matmul_sparse_lhs(m, n, k, &a, false, &b, &mut c, 1).then(|| {
                 time_calls(|| {
-                    std::hint::black_box(matmul_sparse_lhs(m, n, k, &a, &b, &mut c, 1));
+                    std::hint::black_box(matmul_sparse_lhs(m, n, k, &a, false, &b, &mut c, 1));
                 }) * 1e6
             });
             rows.push(
@@ -602,7 +624,22 @@ fn sparse() -> AnyResult<Value> {
             );
         }
     }
-    Ok(json!({ "impl": "mlp", "workload": "sparse", "rows": rows, "loadavg": loadavg() }))
+    // The weight gradient of the same layer in training, dW (784, 512) = xᵀ · dz, over a batch of
+    // MNIST training-shaped rows (test rows here) and a dense dz.
+    let mut grads = Vec::new();
+    for m in [128usize, 200] {
+        let a: Vec<f32> = (0..m).flat_map(|i| test.x.row(i * 37 % test.len()).to_vec()).collect();
+        let dz: Vec<f32> = (0..m * n).map(|i| ((i * 7 % 13) as f32 - 6.0) / 13.0).collect();
+        let mut c = vec![0.0f32; k * n];
+        let dense = time_calls(|| matmul(k, n, m, &a, true, &dz, false, &mut c, false, 1));
+        let sparse = matmul_sparse_lhs(k, n, m, &a, true, &dz, &mut c, 1).then(|| {
+            time_calls(|| {
+                std::hint::black_box(matmul_sparse_lhs(k, n, m, &a, true, &dz, &mut c, 1));
+            }) * 1e6
+        });
+        grads.push(json!({ "m": m, "input": "mnist", "gemm_us": dense * 1e6, "sparse_us": sparse }));
+    }
+    Ok(json!({ "impl": "mlp", "workload": "sparse", "rows": rows, "weight_grad": grads, "loadavg": loadavg() }))
 }
 
 fn main() -> AnyResult<()> {
@@ -611,7 +648,7 @@ fn main() -> AnyResult<()> {
         "W5" => inference(&o)?,
         "peak" => peak(&o)?,
         "profile" => profile(&o)?,
-        "sparse" => sparse()?,
+        "sparse" => sparse(&o)?,
         "custom" => {
             let w = Workload {
                 name: "custom",

@@ -65,16 +65,19 @@ pub trait Backend: Clone + Send + Sync + 'static {
         accumulate: bool,
     );
 
-    /// `c (m, n) = a (m, k) · b (k, n)` summing only the non-zero terms of `a`, for inference on
-    /// inputs that are mostly zeros; `false`, with `c` untouched, where the backend has no such
-    /// product or `a` is too dense for it to pay (the caller then runs [`matmul`](Self::matmul)).
-    /// Each row's outputs depend on that row alone.
+    /// `c (m, n) = op(a) · b (k, n)` summing only the non-zero terms of `a`, for inputs that are
+    /// mostly zeros; `op(a)` is `(m, k)`, stored `(k, m)` when `ta` (a weight gradient `xᵀ·dz`).
+    /// `false`, with `c` untouched, where the backend has no such product or `a` is too dense for
+    /// it to pay (the caller then runs [`matmul`](Self::matmul)). Each output row depends on its
+    /// own terms alone, so results do not depend on the thread count.
+    #[allow(clippy::too_many_arguments)]
     fn matmul_sparse_lhs(
         &self,
         _m: usize,
         _n: usize,
         _k: usize,
         _a: &Self::Buf,
+        _ta: bool,
         _b: &Self::Buf,
         _c: &mut Self::Buf,
     ) -> bool {

@@ -103,9 +103,10 @@ impl<T> SendPtr<T> {
     }
 }
 
-/// Runs the optimizer update compiled for AVX-512 when the processor has it: the generic
-/// `update_slice` is inlined here, so the same source vectorizes 16 lanes wide instead of the
-/// baseline's 4.
+/// Runs the optimizer update compiled for AVX-512, or else AVX2, when the processor has it: the
+/// generic `update_slice` is inlined here, so the same source vectorizes 16 or 8 lanes wide
+/// instead of the baseline's 4. The results are the same bits on every path: the compiler never
+/// fuses a multiply and an add on its own, and each lane rounds as the scalar code does.
 fn update_dispatch<T: Real>(rule: &UpdateRule, p: &mut [T], g: &[T], state: &mut [&mut [T]]) -> f64 {
     #[cfg(target_arch = "x86_64")]
     {
@@ -113,7 +114,17 @@ fn update_dispatch<T: Real>(rule: &UpdateRule, p: &mut [T], g: &[T], state: &mut
             // SAFETY: the features this function is compiled for were just detected.
             return unsafe { update_avx512(rule, p, g, state) };
         }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+            // SAFETY: as above.
+            return unsafe { update_avx2(rule, p, g, state) };
+        }
     }
+    update_slice(rule, p, g, state)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn update_avx2<T: Real>(rule: &UpdateRule, p: &mut [T], g: &[T], state: &mut [&mut [T]]) -> f64 {
     update_slice(rule, p, g, state)
 }
 
@@ -337,8 +348,17 @@ impl<T: Real> Backend for Cpu<T> {
         matmul(m, n, k, a, ta, b, tb, c, accumulate, self.threads);
     }
 
-    fn matmul_sparse_lhs(&self, m: usize, n: usize, k: usize, a: &Vec<T>, b: &Vec<T>, c: &mut Vec<T>) -> bool {
-        sparse::matmul_sparse_lhs(m, n, k, a, b, c, self.threads)
+    fn matmul_sparse_lhs(
+        &self,
+        m: usize,
+        n: usize,
+        k: usize,
+        a: &Vec<T>,
+        ta: bool,
+        b: &Vec<T>,
+        c: &mut Vec<T>,
+    ) -> bool {
+        sparse::matmul_sparse_lhs(m, n, k, a, ta, b, c, self.threads)
     }
 
     fn bias_act_forward(

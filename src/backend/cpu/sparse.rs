@@ -1,21 +1,24 @@
-//! The inference-time product whose left operand is mostly zeros (image pixels, one-hot columns): only its non-zero terms are summed.
+//! The products whose left operand is mostly zeros (image pixels, one-hot columns): only its non-zero terms are summed.
 //!
 //! A dense product reads all of `b` for every row of `a`. When most of a row is zero (an MNIST
 //! digit is about 80% black pixels), summing only the non-zero terms reads a fifth of `b` and
-//! does a fifth of the multiply-adds. Each `c[i][j]` is summed over the non-zero `a[i][p]` in
-//! ascending `p`, from zero, so a row's outputs depend on that row alone: not on the batch it
-//! came in, nor on the thread count.
+//! does a fifth of the multiply-adds. The same holds for the weight gradient of the layer that
+//! reads such an input, `dW = xᵀ·dz`, whose terms are the non-zero entries of each column of
+//! `x`. Each output `c[i][j]` is summed over the non-zero terms of its row of `op(a)` in
+//! ascending order, from zero, so an output row depends on its own terms alone: not on the batch
+//! split, nor on the thread count.
 
 use super::Real;
 use rayon::prelude::*;
 use std::cell::RefCell;
 
 /// Above this fraction of non-zero values in `a`, the dense `gemm` product is the faster one.
-/// Measured with `cargo run --release --example bench -- sparse` (784→512, one thread, AMD EPYC
-/// Zen 3 with AVX2, 2 December 2026; BENCHMARKS.md): on MNIST test rows (15–19% non-zero) one
-/// row takes 5.9 µs against gemm's 41, 27 rows 203 against 430, 128 rows 803 against 1 827; with
-/// the limit lifted the two broke even at about 30% non-zeros for 27 rows or more, 50% for 8 or
-/// fewer.
+/// Measured with `cargo run --release --example bench -- sparse` (one thread, AMD EPYC Zen 3 with
+/// AVX2; BENCHMARKS.md): on MNIST test rows (15–19% non-zero), 784→512, one row takes 5 µs
+/// against gemm's 33, 27 rows 207 against 316, 200 rows 1 062 against 1 770; 784→100, one row
+/// 1 µs against 16, 200 rows 332 against 367 (6 December 2026). With the limit lifted the two
+/// broke even at about 30% non-zeros for 27 rows or more, 50% for 8 or fewer (2 December, the
+/// kernel before its packed blocks).
 const MAX_DENSITY: f64 = 0.25;
 
 /// Narrower left operands are not worth a density count: their products are small anyway.
@@ -27,16 +30,35 @@ const BLOCK: usize = 64;
 /// The fewest rows worth a parallel task of their own.
 const MIN_ROWS_PER_TASK: usize = 8;
 
-/// `c (m, n) = a (m, k) · b (k, n)`, all row-major, summing only the non-zero terms of `a`, or
-/// `false` (and `c` untouched) when more than 25% of `a` is non-zero or `k` is below 64 (this
-/// module's `MAX_DENSITY` and `MIN_K`). Runs on the current rayon pool when `threads > 1` and
-/// there are rows to share.
+/// Output rows per task of the transposed product: its rows' costs differ (an image's border
+/// pixels are always zero), so there are several tasks per thread to balance.
+const ROWS_PER_TASK_T: usize = 32;
+
+/// `c (m, n) = op(a) · b (k, n)`, all row-major, summing only the non-zero terms of `a`, or
+/// `false` (and `c` untouched) when more than 25% of `a` is non-zero or `a`'s stored rows are
+/// narrower than 64 (this module's `MAX_DENSITY` and `MIN_K`). Whether it declines does not
+/// depend on the number of rows, so a row of a forward product takes the same path, and gives
+/// the same bits, alone and in any batch. `op(a)` is `(m, k)`: `a` is stored `(m, k)`, or
+/// `(k, m)` when `ta` (the weight gradient `xᵀ·dz`). Runs on the current rayon pool when
+/// `threads > 1` and there are rows to share.
 ///
 /// # Panics
 /// If a slice is too short for its shape: a bug in the caller's shapes.
-pub fn matmul_sparse_lhs<T: Real>(m: usize, n: usize, k: usize, a: &[T], b: &[T], c: &mut [T], threads: usize) -> bool {
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_sparse_lhs<T: Real>(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[T],
+    ta: bool,
+    b: &[T],
+    c: &mut [T],
+    threads: usize,
+) -> bool {
     assert!(a.len() >= m * k && b.len() >= k * n && c.len() >= m * n, "matmul_sparse_lhs: slices too short");
-    if k < MIN_K || m == 0 || n == 0 {
+    // The density count is over `a`'s stored rows, whose width is the one that matters for a
+    // one-row product: `k` for `a · b`, `m` for `aᵀ · b`.
+    if (if ta { m } else { k }) < MIN_K || m == 0 || n == 0 || k == 0 {
         return false;
     }
     let a = &a[..m * k];
@@ -45,104 +67,436 @@ pub fn matmul_sparse_lhs<T: Real>(m: usize, n: usize, k: usize, a: &[T], b: &[T]
         return false;
     }
     let (b, c) = (&b[..k * n], &mut c[..m * n]);
-    let task = |(ci, ai): (&mut [T], &[T])| rows(k, n, ai, b, ci);
-    if threads > 1 && m > MIN_ROWS_PER_TASK {
-        // One task per thread: each sweeps its cached blocks of `b` with as many rows as it can
-        // (rows are independent, so the split changes no result).
-        let per_task = m.div_ceil(threads).max(MIN_ROWS_PER_TASK);
-        c.par_chunks_mut(per_task * n).zip(a.par_chunks(per_task * k)).for_each(task);
-    } else {
-        task((c, a));
-    }
+    // Whether `b` is copied into column blocks first (only worth it for enough output rows).
+    let pack = m >= PACK_MIN_ROWS;
+    with_packed(b, n, pack, threads, |bp| {
+        if ta {
+            let task = |(t, ci): (usize, &mut [T])| columns(m, n, t * ROWS_PER_TASK_T, a, b, bp, ci);
+            if threads > 1 && m > ROWS_PER_TASK_T {
+                c.par_chunks_mut(ROWS_PER_TASK_T * n).enumerate().for_each(task);
+            } else {
+                task((0, c));
+            }
+            return;
+        }
+        let task = |(ci, ai): (&mut [T], &[T])| rows(k, n, ai, b, bp, ci);
+        if threads > 1 && m > MIN_ROWS_PER_TASK {
+            // One task per thread: each sweeps the blocks of `b` with as many rows as it can
+            // (rows are independent, so the split changes no result).
+            let per_task = m.div_ceil(threads).max(MIN_ROWS_PER_TASK);
+            c.par_chunks_mut(per_task * n).zip(a.par_chunks(per_task * k)).for_each(task);
+        } else {
+            task((c, a));
+        }
+    });
     true
 }
 
-/// Columns of `c` whose slice of `b` (`k` rows of them) is swept by every row before the next:
-/// 128 columns of a 784-row `b` are 400 KiB, which stays in a core's L2 cache while it is reused.
-const CACHE_COLS: usize = 128;
+/// The fewest output rows for which `b` is packed: below, the copy costs more than it saves.
+const PACK_MIN_ROWS: usize = 16;
+
+/// Columns of `b` in one packed block: 32 `f32` are four AVX registers of partial sums per output
+/// row. A block of a batch of 200 rows (the weight gradient's `b`) is 25 KiB, which stays in a
+/// core's L1 cache; one of 784 rows (the forward product's weights) is 100 KiB, an L2.
+const PACK: usize = 32;
 
 thread_local! {
-    /// The non-zero columns of each row of `a`, row after row, and where each row's start: kept
-    /// between calls, so that a warm product allocates nothing.
-    static NONZERO: RefCell<(Vec<u32>, Vec<usize>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+    /// `b`'s whole column blocks, each `(b_rows, PACK)` and contiguous, block after block.
+    static PACKED: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
 }
 
-/// The rows of `a` (`k` wide) times `b` into `c`, with fused multiply-adds where the CPU has them
-/// (the same terms in the same order either way; a fused step rounds once instead of twice).
-fn rows<T: Real>(k: usize, n: usize, a: &[T], b: &[T], c: &mut [T]) {
-    NONZERO.with_borrow_mut(|(cols, starts)| {
-        cols.clear();
-        starts.clear();
-        starts.push(0);
-        for ai in a.chunks_exact(k) {
-            // Branch-free: every column is written, the count moves past the non-zero ones only.
-            let mut len = cols.len();
-            cols.resize(len + k, 0);
-            for (p, &v) in ai.iter().enumerate() {
-                cols[len] = p as u32;
-                len += usize::from(v != T::ZERO);
+/// Runs `f` with `b` packed into contiguous column blocks (`f32` with AVX2 and FMA only), or with
+/// `None`. A row of `b` is `n` values apart from the next, and with `n` a power of two (512) the
+/// rows of a column slice land in the same few cache sets and evict each other; packed, a block
+/// is contiguous and stays in the cache while every output row sums against it. The kernel reads the same values either way, so packing changes no result, and
+/// when the buffer is busy (a product run by a task of another product on this thread) `f` runs
+/// unpacked.
+fn with_packed<T: Real>(b: &[T], n: usize, pack: bool, threads: usize, f: impl FnOnce(Option<&[f32]>)) {
+    let blocks = n / PACK;
+    if !pack || blocks == 0 || !fast_f32::<T>() {
+        return f(None);
+    }
+    // SAFETY: `T` is `f32` (`fast_f32`).
+    let b: &[f32] = unsafe { std::slice::from_raw_parts(b.as_ptr().cast(), b.len()) };
+    PACKED.with(|cell| {
+        let Ok(mut bp) = cell.try_borrow_mut() else {
+            return f(None);
+        };
+        let b_rows = b.len() / n;
+        bp.resize(blocks * b_rows * PACK, 0.0);
+        let copy = |(q, block): (usize, &mut [f32])| {
+            for (p, dst) in block.chunks_exact_mut(PACK).enumerate() {
+                dst.copy_from_slice(&b[p * n + q * PACK..p * n + (q + 1) * PACK]);
             }
-            cols.truncate(len);
-            starts.push(len);
+        };
+        if threads > 1 {
+            bp.par_chunks_mut(b_rows * PACK).enumerate().for_each(copy);
+        } else {
+            bp.chunks_mut(b_rows * PACK).enumerate().for_each(copy);
         }
-        #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-            // SAFETY: the CPU was just found to have both features the function is compiled for.
-            return unsafe { rows_avx2_fma(k, n, a, b, c, cols, starts) };
+        f(Some(&bp));
+    })
+}
+
+/// Whether the vector kernel [`block_f32`] runs here: `T` is `f32` and the CPU has AVX2 and FMA.
+fn fast_f32<T: Real>() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>() {
+        return std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma");
+    }
+    false
+}
+
+/// Columns of `c` whose slice of `b` an unpacked product sweeps with every output row before the
+/// next.
+const CACHE_COLS: usize = 128;
+
+/// Each output row's terms: the indices of its non-zero values, row after row, and where each
+/// row's start (the last entry is the total); kept between calls, so that a warm product
+/// allocates nothing.
+#[derive(Default)]
+struct Terms {
+    idx: Vec<u32>,
+    starts: Vec<usize>,
+    /// The transposed product's fill positions, one per output row.
+    next: Vec<usize>,
+}
+
+thread_local! {
+    static TERMS: RefCell<Terms> = RefCell::new(Terms::default());
+}
+
+/// The rows of `a` (`k` wide) times `b` into `c`: output row `r`'s terms are the non-zero
+/// `a[r][p]`, each against row `p` of `b`.
+fn rows<T: Real>(k: usize, n: usize, a: &[T], b: &[T], bp: Option<&[f32]>, c: &mut [T]) {
+    TERMS.with_borrow_mut(|t| {
+        t.idx.clear();
+        t.starts.clear();
+        t.starts.push(0);
+        for ai in a.chunks_exact(k) {
+            t.idx.reserve(k);
+            for_nonzero(ai, |p| t.idx.push(p as u32));
+            t.starts.push(t.idx.len());
         }
-        rows_body::<T, false>(k, n, a, b, c, cols, starts);
+        dispatch(n, a, Layout { offset: 0, row: k, term: 1 }, b, bp, c, t);
     });
+}
+
+/// Output rows `i0..` (as many as `c` holds) of `aᵀ · b`, `a` stored `(k, m)`: output row `i`'s
+/// terms are the non-zero `a[r][i]`, in ascending `r`, each against row `r` of `b`.
+fn columns<T: Real>(m: usize, n: usize, i0: usize, a: &[T], b: &[T], bp: Option<&[f32]>, c: &mut [T]) {
+    let w = c.len() / n;
+    TERMS.with_borrow_mut(|t| {
+        // A counting sort of the non-zero entries of columns `i0..i0 + w` by column, reading
+        // `a` row by row (contiguously) twice: once to count, once to place.
+        t.starts.clear();
+        t.starts.resize(w + 1, 0);
+        for ar in a.chunks_exact(m) {
+            for_nonzero(&ar[i0..i0 + w], |j| t.starts[j + 1] += 1);
+        }
+        for j in 0..w {
+            t.starts[j + 1] += t.starts[j];
+        }
+        t.next.clear();
+        t.next.extend_from_slice(&t.starts[..w]);
+        t.idx.resize(t.starts[w], 0);
+        for (r, ar) in a.chunks_exact(m).enumerate() {
+            for_nonzero(&ar[i0..i0 + w], |j| {
+                t.idx[t.next[j]] = r as u32;
+                t.next[j] += 1;
+            });
+        }
+        dispatch(n, a, Layout { offset: i0, row: 1, term: m }, b, bp, c, t);
+    });
+}
+
+/// Calls `f(j)` for each `j` with `v[j] != 0` (NaN included), in ascending `j`: eight values at a
+/// time through a vector compare where the CPU has AVX2, so that the cost follows the non-zeros
+/// rather than the width (a scalar test per value cost as much as summing the terms).
+#[inline(always)]
+fn for_nonzero<T: Real>(v: &[T], mut f: impl FnMut(usize)) {
+    #[cfg(target_arch = "x86_64")]
+    if fast_f32::<T>() {
+        // SAFETY: `T` is `f32`, and the CPU has AVX2 (`fast_f32`).
+        return unsafe { for_nonzero_avx2(std::slice::from_raw_parts(v.as_ptr().cast(), v.len()), &mut f) };
+    }
+    for (j, &x) in v.iter().enumerate() {
+        if x != T::ZERO {
+            f(j);
+        }
+    }
+}
+
+/// [`for_nonzero`] on `f32` with AVX2: a compare and a move mask per eight values, then the set
+/// bits lowest first.
+///
+/// # Safety
+/// The CPU has AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn for_nonzero_avx2(v: &[f32], f: &mut impl FnMut(usize)) {
+    use std::arch::x86_64::{_CMP_NEQ_UQ, _mm256_cmp_ps, _mm256_loadu_ps, _mm256_movemask_ps, _mm256_setzero_ps};
+    let whole = v.len() / 8 * 8;
+    for c in (0..whole).step_by(8) {
+        // SAFETY: `c + 8 <= v.len()`. Unordered-or-unequal counts NaN as non-zero, as `!=` does.
+        let mut mask = unsafe {
+            _mm256_movemask_ps(_mm256_cmp_ps::<_CMP_NEQ_UQ>(_mm256_loadu_ps(v.as_ptr().add(c)), _mm256_setzero_ps()))
+        } as u32;
+        while mask != 0 {
+            f(c + mask.trailing_zeros() as usize);
+            mask &= mask - 1;
+        }
+    }
+    for (j, &x) in v.iter().enumerate().skip(whole) {
+        if x != 0.0 {
+            f(j);
+        }
+    }
+}
+
+/// Where output row `i`'s value for term `p` lies in `a`: at `offset + i · row + p · term`.
+#[derive(Clone, Copy)]
+struct Layout {
+    offset: usize,
+    row: usize,
+    term: usize,
+}
+
+impl Layout {
+    fn at(self, i: usize, p: usize) -> usize {
+        self.offset + i * self.row + p * self.term
+    }
+}
+
+/// Runs the summation with fused multiply-adds where the CPU has them (the same terms in the
+/// same order either way; a fused step rounds once instead of twice).
+fn dispatch<T: Real>(n: usize, a: &[T], lay: Layout, b: &[T], bp: Option<&[f32]>, c: &mut [T], t: &mut Terms) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        // SAFETY: the CPU was just found to have both features the function is compiled for.
+        return unsafe { sum_avx2_fma(n, a, lay, b, bp, c, t) };
+    }
+    sum_terms::<T, false>(n, a, lay, b, bp, c, t);
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn rows_avx2_fma<T: Real>(k: usize, n: usize, a: &[T], b: &[T], c: &mut [T], cols: &[u32], starts: &[usize]) {
-    rows_body::<T, true>(k, n, a, b, c, cols, starts);
-}
-
-/// Block by block of [`BLOCK`] columns, so that the partial sums stay in registers while the
-/// row's non-zero terms stream the matching slice of each row of `b`; [`CACHE_COLS`] at a time
-/// for all rows, so that those slices are read from the cache after the first row.
-#[inline(always)]
-fn rows_body<T: Real, const FUSED: bool>(
-    k: usize,
+unsafe fn sum_avx2_fma<T: Real>(
     n: usize,
     a: &[T],
+    lay: Layout,
     b: &[T],
+    bp: Option<&[f32]>,
     c: &mut [T],
-    cols: &[u32],
-    starts: &[usize],
+    t: &mut Terms,
 ) {
-    let step = |v: T, w: T, s: T| if FUSED { v.mul_add(w, s) } else { v * w + s };
-    for jb in (0..n).step_by(CACHE_COLS) {
-        let je = (jb + CACHE_COLS).min(n);
-        for (r, (ai, ci)) in a.chunks_exact(k).zip(c.chunks_exact_mut(n)).enumerate() {
-            let nz = &cols[starts[r]..starts[r + 1]];
-            let mut j0 = jb;
-            while j0 + BLOCK <= je {
-                let mut acc = [T::ZERO; BLOCK];
-                for &p in nz {
-                    let (v, p) = (ai[p as usize], p as usize);
-                    let w: &[T; BLOCK] = b[p * n + j0..p * n + j0 + BLOCK].try_into().expect("a whole block");
-                    for (s, &wj) in acc.iter_mut().zip(w) {
-                        *s = step(v, wj, *s);
-                    }
-                }
-                ci[j0..j0 + BLOCK].copy_from_slice(&acc);
-                j0 += BLOCK;
-            }
-            if j0 < je {
-                let tail = &mut ci[j0..je];
-                tail.fill(T::ZERO);
-                for &p in nz {
-                    let (v, p) = (ai[p as usize], p as usize);
-                    for (s, &wj) in tail.iter_mut().zip(&b[p * n + j0..p * n + je]) {
-                        *s = step(v, wj, *s);
-                    }
+    sum_terms::<T, true>(n, a, lay, b, bp, c, t);
+}
+
+/// `c[i][j] = Σ a[lay.at(i, p)] · b[p][j]` over output row `i`'s terms `p`, in ascending `p`,
+/// from zero. Packed (`bp`), block by block of [`PACK`] columns; otherwise row by row over
+/// [`CACHE_COLS`] columns at a time. Each output's sum runs over its terms in the same order
+/// either way, so the order of the loops changes no result.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn sum_terms<T: Real, const FUSED: bool>(
+    n: usize,
+    a: &[T],
+    lay: Layout,
+    b: &[T],
+    bp: Option<&[f32]>,
+    c: &mut [T],
+    t: &mut Terms,
+) {
+    let outputs = c.len() / n;
+    // The terms index `b`'s rows and, through the layout, `a`: both in range by construction,
+    // checked here once so that the vector kernel may index without checks.
+    let b_rows = b.len() / n;
+    let (idx, starts) = (&t.idx, &t.starts);
+    assert!(
+        idx.iter().all(|&p| (p as usize) < b_rows) && (0..outputs).all(|i| row_in_range(idx, starts, i, a.len(), lay))
+    );
+    let Some(bp) = bp else {
+        // Each row sweeps a cached slice of `b` (128 columns of 784 rows are 400 KiB, an L2) with
+        // all its terms, block by block; the next row finds the slice in the cache.
+        for jb in (0..n).step_by(CACHE_COLS) {
+            let je = (jb + CACHE_COLS).min(n);
+            for (i, ci) in c.chunks_exact_mut(n).enumerate() {
+                let terms = &idx[starts[i]..starts[i + 1]];
+                for j0 in (jb..je).step_by(BLOCK) {
+                    let j1 = (j0 + BLOCK).min(je);
+                    add_terms::<T, FUSED>(n, a, lay, b, None, i, terms, ci, j0, j1);
                 }
             }
         }
+        return;
+    };
+    // Packed: block by block, every output row sums all its terms against the block (cached, and
+    // contiguous) with its partial sums in registers throughout; the columns past the last whole
+    // block are read from `b` itself.
+    let blocks = n / PACK;
+    for q in 0..blocks {
+        let block = &bp[q * PACK * b_rows..(q + 1) * PACK * b_rows];
+        for (i, ci) in c.chunks_exact_mut(n).enumerate() {
+            let terms = &idx[starts[i]..starts[i + 1]];
+            add_terms::<T, FUSED>(n, a, lay, b, Some(block), i, terms, ci, q * PACK, (q + 1) * PACK);
+        }
     }
+    if blocks * PACK < n {
+        for (i, ci) in c.chunks_exact_mut(n).enumerate() {
+            add_terms::<T, FUSED>(n, a, lay, b, None, i, &idx[starts[i]..starts[i + 1]], ci, blocks * PACK, n);
+        }
+    }
+}
+
+/// `ci[j0..je] = Σ a[lay.at(i, p)] · b[p][j0..je]` over `terms`: the vector kernel for whole
+/// groups of 8 columns (from the packed `block`, when given, for its [`PACK`] columns), the
+/// generic loop for the rest.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn add_terms<T: Real, const FUSED: bool>(
+    n: usize,
+    a: &[T],
+    lay: Layout,
+    b: &[T],
+    block: Option<&[f32]>,
+    i: usize,
+    terms: &[u32],
+    ci: &mut [T],
+    j0: usize,
+    je: usize,
+) {
+    let mut j = j0;
+    #[cfg(target_arch = "x86_64")]
+    if FUSED && std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>() {
+        // SAFETY: `T` is `f32`; FUSED is set only on CPUs with AVX2 and FMA; the terms were
+        // checked by the caller, and each call's columns lie in `j..je`.
+        unsafe {
+            let (a, b) = (a.as_ptr().cast::<f32>(), b.as_ptr().cast::<f32>());
+            let out = ci.as_mut_ptr().cast::<f32>();
+            if let Some(block) = block {
+                block_f32::<{ PACK / 8 }>(terms, a, lay, i, block.as_ptr(), PACK, out.add(j0));
+                return;
+            }
+            if je - j >= BLOCK {
+                block_f32::<8>(terms, a, lay, i, b.add(j), n, out.add(j));
+                j += BLOCK;
+            }
+            if je - j >= 32 {
+                block_f32::<4>(terms, a, lay, i, b.add(j), n, out.add(j));
+                j += 32;
+            }
+            if je - j >= 16 {
+                block_f32::<2>(terms, a, lay, i, b.add(j), n, out.add(j));
+                j += 16;
+            }
+            if je - j >= 8 {
+                block_f32::<1>(terms, a, lay, i, b.add(j), n, out.add(j));
+                j += 8;
+            }
+            if j < je {
+                tail_f32(terms, a, lay, i, b.add(j), n, out.add(j), je - j);
+                return;
+            }
+        }
+    }
+    if j == je {
+        return;
+    }
+    let step = |v: T, w: T, s: T| if FUSED { v.mul_add(w, s) } else { v * w + s };
+    let part = &mut ci[j..je];
+    part.fill(T::ZERO);
+    for &p in terms {
+        let (v, p) = (a[lay.at(i, p as usize)], p as usize);
+        for (s, &wj) in part.iter_mut().zip(&b[p * n + j..p * n + je]) {
+            *s = step(v, wj, *s);
+        }
+    }
+}
+
+/// Whether output row `i`'s first and last terms index inside `a` (the layout is monotone in
+/// `p`, so those two bound the rest).
+fn row_in_range(idx: &[u32], starts: &[usize], i: usize, len: usize, lay: Layout) -> bool {
+    let terms = &idx[starts[i]..starts[i + 1]];
+    terms.first().is_none_or(|&p| lay.at(i, p as usize) < len)
+        && terms.last().is_none_or(|&p| lay.at(i, p as usize) < len)
+}
+
+/// `8 · R` columns of output row `i`, `out[..8R] = Σ a[lay.at(i, p)] · w[p · stride..][..8R]`,
+/// in `R` AVX registers: the generic loop's arithmetic (a fused step per term, in the same order,
+/// from zero), with no bounds checks left in the loop.
+///
+/// # Safety
+/// The CPU has AVX2 and FMA; every term's value and `w` row, and `out[..8R]`, are in range.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn block_f32<const R: usize>(
+    terms: &[u32],
+    a: *const f32,
+    lay: Layout,
+    i: usize,
+    w: *const f32,
+    stride: usize,
+    out: *mut f32,
+) {
+    use std::arch::x86_64::{_mm256_fmadd_ps, _mm256_loadu_ps, _mm256_set1_ps, _mm256_setzero_ps, _mm256_storeu_ps};
+    let mut acc = [_mm256_setzero_ps(); R];
+    for &p in terms {
+        let p = p as usize;
+        // SAFETY: the caller's ranges.
+        unsafe {
+            let v = _mm256_set1_ps(*a.add(lay.at(i, p)));
+            let w = w.add(p * stride);
+            for (q, s) in acc.iter_mut().enumerate() {
+                *s = _mm256_fmadd_ps(v, _mm256_loadu_ps(w.add(8 * q)), *s);
+            }
+        }
+    }
+    for (q, s) in acc.iter().enumerate() {
+        // SAFETY: `out[..8R]` is in range.
+        unsafe { _mm256_storeu_ps(out.add(8 * q), *s) };
+    }
+}
+
+/// The last `width < 8` columns of output row `i`, as [`block_f32`] sums them, in one AVX
+/// register whose lanes past `width` are neither read from `w` nor written to `out`: the generic
+/// loop kept these sums in memory, a load and a store per term.
+///
+/// # Safety
+/// As [`block_f32`], for `width` columns.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn tail_f32(
+    terms: &[u32],
+    a: *const f32,
+    lay: Layout,
+    i: usize,
+    w: *const f32,
+    stride: usize,
+    out: *mut f32,
+    width: usize,
+) {
+    use std::arch::x86_64::{
+        _mm256_cmpgt_epi32, _mm256_fmadd_ps, _mm256_maskload_ps, _mm256_maskstore_ps, _mm256_set1_epi32,
+        _mm256_set1_ps, _mm256_setr_epi32, _mm256_setzero_ps,
+    };
+    let lanes = _mm256_cmpgt_epi32(_mm256_set1_epi32(width as i32), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    let mut acc = _mm256_setzero_ps();
+    for &p in terms {
+        let p = p as usize;
+        // SAFETY: the caller's ranges; masked-off lanes are not read.
+        unsafe {
+            acc = _mm256_fmadd_ps(
+                _mm256_set1_ps(*a.add(lay.at(i, p))),
+                _mm256_maskload_ps(w.add(p * stride), lanes),
+                acc,
+            );
+        }
+    }
+    // SAFETY: `out[..width]` is in range; masked-off lanes are not written.
+    unsafe { _mm256_maskstore_ps(out, lanes, acc) };
 }
 
 #[cfg(test)]
@@ -160,31 +514,44 @@ mod tests {
     #[test]
     fn agrees_with_the_naive_product_for_block_and_tail_widths() {
         let mut rng = ChaCha8Rng::seed_from_u64(3);
-        for (m, n, k) in [(1, 512, 784), (27, 10, 64), (9, 65, 100), (17, 130, 300), (3, 63, 64)] {
+        for (m, n, k) in [(1, 512, 784), (7, 10, 64), (9, 65, 100), (17, 300, 300), (40, 512, 784), (3, 63, 64)] {
             let a = sparse(m, k, 0.1, &mut rng);
             let b: Vec<f64> = (0..k * n).map(|_| rng.random::<f64>() - 0.5).collect();
             let mut want = vec![0.0; m * n];
             matmul_naive(m, n, k, &a, false, &b, false, &mut want, false);
             for threads in [1, 2] {
                 let mut got = vec![f64::NAN; m * n];
-                assert!(matmul_sparse_lhs(m, n, k, &a, &b, &mut got, threads), "{m}×{k} at 10% is sparse");
+                assert!(matmul_sparse_lhs(m, n, k, &a, false, &b, &mut got, threads), "{m}×{k} at 10% is sparse");
                 let worst = got.iter().zip(&want).map(|(g, w)| (g - w).abs()).fold(0.0, f64::max);
                 assert!(worst < 1e-12, "{m}×{n}×{k} on {threads} threads: worst difference {worst}");
+                assert_close_in_f32(m, n, k, &a, false, &b, &want, threads);
             }
         }
+    }
+
+    /// The `f32` product (the vector kernel, where the CPU has it) against the `f64` oracle.
+    #[allow(clippy::too_many_arguments)]
+    fn assert_close_in_f32(m: usize, n: usize, k: usize, a: &[f64], ta: bool, b: &[f64], want: &[f64], threads: usize) {
+        let (a32, b32): (Vec<f32>, Vec<f32>) =
+            (a.iter().map(|&v| v as f32).collect(), b.iter().map(|&v| v as f32).collect());
+        let mut got = vec![f32::NAN; m * n];
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("a pool");
+        assert!(pool.install(|| matmul_sparse_lhs(m, n, k, &a32, ta, &b32, &mut got, threads)));
+        let worst = got.iter().zip(want).map(|(&g, w)| (g as f64 - w).abs()).fold(0.0, f64::max);
+        assert!(worst < 1e-4, "f32 {m}×{n}×{k} (ta {ta}) on {threads} threads: worst difference {worst}");
     }
 
     #[test]
     fn a_row_gives_the_same_bits_alone_in_any_batch_and_on_any_thread_count() {
         let mut rng = ChaCha8Rng::seed_from_u64(5);
-        let (m, n, k) = (40, 96, 200);
+        let (m, n, k) = (40, 320, 200);
         let a: Vec<f32> = sparse(m, k, 0.15, &mut rng).into_iter().map(|v| v as f32).collect();
         let b: Vec<f32> = (0..k * n).map(|_| rng.random::<f32>() - 0.5).collect();
         let mut batch = vec![0.0f32; m * n];
-        assert!(matmul_sparse_lhs(m, n, k, &a, &b, &mut batch, 2));
+        assert!(matmul_sparse_lhs(m, n, k, &a, false, &b, &mut batch, 2));
         for i in [0, 7, 8, 39] {
             let mut one = vec![0.0f32; n];
-            assert!(matmul_sparse_lhs(1, n, k, &a[i * k..(i + 1) * k], &b, &mut one, 1));
+            assert!(matmul_sparse_lhs(1, n, k, &a[i * k..(i + 1) * k], false, &b, &mut one, 1));
             assert_eq!(one, batch[i * n..(i + 1) * n], "row {i}");
         }
     }
@@ -195,8 +562,57 @@ mod tests {
         let dense = sparse(4, 100, 0.9, &mut rng);
         let b = vec![1.0; 100 * 8];
         let mut c = vec![7.0; 4 * 8];
-        assert!(!matmul_sparse_lhs(4, 8, 100, &dense, &b, &mut c, 1));
-        assert!(!matmul_sparse_lhs(4, 8, 10, &vec![0.0; 40], &b, &mut c, 1), "k below MIN_K");
-        assert!(c.iter().all(|&v| v == 7.0));
+        assert!(!matmul_sparse_lhs(4, 8, 100, &dense, false, &b, &mut c, 1));
+        let mut ct = vec![7.0; 100 * 8];
+        assert!(!matmul_sparse_lhs(100, 8, 4, &dense, true, &b, &mut ct, 1), "transposed");
+        assert!(!matmul_sparse_lhs(4, 8, 10, &vec![0.0; 40], false, &b, &mut c, 1), "k below MIN_K");
+        let mut cn = vec![7.0; 10 * 8];
+        assert!(!matmul_sparse_lhs(10, 8, 4, &vec![0.0; 40], true, &b, &mut cn, 1), "stored width below MIN_K");
+        assert!(c.iter().chain(&ct).chain(&cn).all(|&v| v == 7.0));
+        // Narrow outputs, one row or many: the row count never decides.
+        let (zeros, b) = (vec![0.0; 200 * 100], vec![1.0; 100 * 8]);
+        for m in [1, 15, 16, 200] {
+            assert!(matmul_sparse_lhs(m, 8, 100, &zeros, false, &b, &mut vec![7.0; m * 8], 1), "{m} rows, 8 columns");
+        }
+    }
+
+    #[test]
+    fn the_transposed_product_agrees_with_the_naive_one() {
+        let mut rng = ChaCha8Rng::seed_from_u64(11);
+        // (m, n, k): `a` is stored (k, m), as a batch of k rows of m features; widths cover
+        // whole blocks, tails, and output rows with no terms at all (columns of zeros).
+        for (m, n, k) in [(784, 512, 128), (64, 256, 27), (100, 300, 9), (300, 257, 1), (70, 320, 200)] {
+            let mut a = sparse(k, m, 0.1, &mut rng);
+            for r in 0..k {
+                a[r * m] = 0.0;
+            }
+            let b: Vec<f64> = (0..k * n).map(|_| rng.random::<f64>() - 0.5).collect();
+            let mut want = vec![0.0; m * n];
+            matmul_naive(m, n, k, &a, true, &b, false, &mut want, false);
+            for threads in [1, 2] {
+                let mut got = vec![f64::NAN; m * n];
+                assert!(matmul_sparse_lhs(m, n, k, &a, true, &b, &mut got, threads), "{k}×{m} at 10% is sparse");
+                let worst = got.iter().zip(&want).map(|(g, w)| (g - w).abs()).fold(0.0, f64::max);
+                assert!(worst < 1e-12, "{m}×{n}×{k} on {threads} threads: worst difference {worst}");
+                assert!(got[..n].iter().all(|&v| v == 0.0), "a column of zeros gives a row of zeros");
+                assert_close_in_f32(m, n, k, &a, true, &b, &want, threads);
+            }
+        }
+    }
+
+    #[test]
+    fn the_transposed_product_gives_the_same_bits_on_any_thread_count() {
+        let mut rng = ChaCha8Rng::seed_from_u64(13);
+        let (m, n, k) = (300, 296, 50);
+        let a: Vec<f32> = sparse(k, m, 0.15, &mut rng).into_iter().map(|v| v as f32).collect();
+        let b: Vec<f32> = (0..k * n).map(|_| rng.random::<f32>() - 0.5).collect();
+        let mut one = vec![0.0f32; m * n];
+        assert!(matmul_sparse_lhs(m, n, k, &a, true, &b, &mut one, 1));
+        for threads in [2, 3] {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("a pool");
+            let mut many = vec![0.0f32; m * n];
+            assert!(pool.install(|| matmul_sparse_lhs(m, n, k, &a, true, &b, &mut many, threads)));
+            assert_eq!(one, many, "{threads} threads");
+        }
     }
 }

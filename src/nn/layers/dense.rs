@@ -96,12 +96,13 @@ fn split_alpha<Bk: Backend>(params: &mut [Param<Bk>]) -> (Option<&Bk::Buf>, Opti
 }
 
 impl<Bk: Backend> LayerOps<Bk> for Dense<Bk> {
-    fn forward(&mut self, be: &Bk, params: &mut [Param<Bk>], x: &Bk::Buf, rows: usize, training: bool) {
+    fn forward(&mut self, be: &Bk, params: &mut [Param<Bk>], x: &Bk::Buf, rows: usize, _training: bool) {
         self.dz_ready = false;
         // Inputs that are mostly zeros (pixels, one-hot columns) take the product that skips
-        // them, at inference only: training keeps gemm's arithmetic, so what it learns is the same.
+        // them, in training and at inference alike, so that a model predicts what it was
+        // evaluated on while it learned.
         let (w, width, fan_in) = (&params[W].value, self.width, self.fan_in);
-        if training || !be.matmul_sparse_lhs(rows, width, fan_in, x, w, &mut self.z) {
+        if !be.matmul_sparse_lhs(rows, width, fan_in, x, false, w, &mut self.z) {
             be.matmul(rows, width, fan_in, x, false, w, false, &mut self.z, false);
         }
         let alpha = params.get(ALPHA).map(|p| &p.value);
@@ -122,8 +123,11 @@ impl<Bk: Backend> LayerOps<Bk> for Dense<Bk> {
             be.act_backward(&self.act, rows, self.units, &self.z, &self.a, &self.da, alpha, &mut self.dz, dalpha);
         }
         let (w, rest) = params.split_at_mut(B);
-        // dW (in, width) = xᵀ (in, rows) · dz (rows, width)
-        be.matmul(self.fan_in, self.width, rows, x, true, &self.dz, false, &mut w[W].grad, false);
+        // dW (in, width) = xᵀ (in, rows) · dz (rows, width), over x's non-zeros when it is sparse
+        let (fan_in, width) = (self.fan_in, self.width);
+        if !be.matmul_sparse_lhs(fan_in, width, rows, x, true, &self.dz, &mut w[W].grad) {
+            be.matmul(fan_in, width, rows, x, true, &self.dz, false, &mut w[W].grad, false);
+        }
         be.sum_rows(rows, self.width, &self.dz, &mut rest[0].grad);
         if let Some(dx) = dx {
             // dx (rows, in) = dz (rows, width) · Wᵀ (width, in)

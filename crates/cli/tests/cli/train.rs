@@ -191,7 +191,7 @@ fn titanic_reaches_78_percent() {
     assert!(p.lines().skip(1).all(|l| l == "0" || l == "1"), "{p}");
 }
 
-/// The figure varies with the seed (97.06–98.08% over seeds 0–9, PyTorch's identical loop
+/// The figure varies with the seed (97.01–98.01% over seeds 0–9, PyTorch's identical loop
 /// 97.45–97.93%: see tests/mnist.rs); seed 4 is the one the library test uses too.
 #[test]
 fn mnist_reaches_97_8_percent() {
