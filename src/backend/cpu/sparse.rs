@@ -36,9 +36,9 @@ const ROWS_PER_TASK_T: usize = 32;
 
 /// `c (m, n) = op(a) · b (k, n)`, all row-major, summing only the non-zero terms of `a`, or
 /// `false` (and `c` untouched) when more than 25% of `a` is non-zero or `a`'s stored rows are
-/// narrower than 64 (this module's `MAX_DENSITY` and `MIN_K`). Whether it declines does not
-/// depend on the number of rows, so a row of a forward product takes the same path, and gives
-/// the same bits, alone and in any batch. `op(a)` is `(m, k)`: `a` is stored `(m, k)`, or
+/// narrower than 64 (this module's `MAX_DENSITY` and `MIN_K`): never on the number of rows, so a
+/// mostly-zero row of a forward product takes the same path, and gives the same bits, alone and
+/// in any batch of such rows. `op(a)` is `(m, k)`: `a` is stored `(m, k)`, or
 /// `(k, m)` when `ta` (the weight gradient `xᵀ·dz`). Runs on the current rayon pool when
 /// `threads > 1` and there are rows to share.
 ///
@@ -354,6 +354,9 @@ fn sum_terms<T: Real, const FUSED: bool>(
 /// generic loop for the rest.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
+// Elsewhere than x86-64 only the generic loop is compiled: the packed block goes unread and the
+// column cursor is never moved.
+#[cfg_attr(not(target_arch = "x86_64"), allow(unused_mut, unused_variables))]
 fn add_terms<T: Real, const FUSED: bool>(
     n: usize,
     a: &[T],
