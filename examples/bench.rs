@@ -7,7 +7,7 @@
 //!           custom              784→H ReLU→10 softmax, RMSProp: --hidden H --batch B --rows N (scaling sweep)
 //!           peak                sgemm GFLOP/s through mlp::backend::cpu::matmul (large squares, MNIST shapes)
 //!           profile             W1 through a timing wrapper around the CPU backend: where each epoch goes
-//!           sparse              the 784→512 product on MNIST test rows and on random rows of set densities,
+//!           sparse              the 784→H product (--hidden H, default 512) on MNIST test rows and on random rows of set densities,
 //!                               and its weight gradient on MNIST rows, through gemm and through the
 //!                               zero-skipping product, one thread
 //! ```
