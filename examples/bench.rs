@@ -7,9 +7,10 @@
 //!           custom              784→H ReLU→10 softmax, RMSProp: --hidden H --batch B --rows N (scaling sweep)
 //!           peak                sgemm GFLOP/s through mlp::backend::cpu::matmul (large squares, MNIST shapes)
 //!           profile             W1 through a timing wrapper around the CPU backend: where each epoch goes
-//!           sparse              the 784→H product (--hidden H, default 512) on MNIST test rows and on random rows of set densities,
-//!                               and its weight gradient on MNIST rows, through gemm and through the
-//!                               zero-skipping product, one thread
+//!                               (--hidden H and --batch B change its width and batch)
+//!           sparse              the 784→H product (--hidden H, default 512) on MNIST test rows and on
+//!                               random rows of set densities, and its weight gradient on MNIST rows,
+//!                               through gemm and through the zero-skipping product, one thread
 //! ```
 //!
 //! Every mode prints exactly one JSON line on stdout (the fields are listed in BENCHMARKS.md).
@@ -594,6 +595,21 @@ fn time_calls(mut f: impl FnMut()) -> f64 {
     median(&times)
 }
 
+/// `m` MNIST test rows, spread over the set, one after another.
+fn mnist_rows(test: &Dataset, m: usize) -> Vec<f32> {
+    (0..m).flat_map(|i| test.x.row(i * 37 % test.len()).to_vec()).collect()
+}
+
+/// The zero-skipping product's median µs per call on one thread, or `None` where it declines
+/// (above its density limit, where the layer runs gemm).
+fn time_sparse(m: usize, n: usize, k: usize, a: &[f32], ta: bool, b: &[f32], c: &mut [f32]) -> Option<f64> {
+    matmul_sparse_lhs(m, n, k, a, ta, b, c, 1).then(|| {
+        time_calls(|| {
+            std::hint::black_box(matmul_sparse_lhs(m, n, k, a, ta, b, c, 1));
+        }) * 1e6
+    })
+}
+
 /// gemm against the zero-skipping product for the Keras seed network's first layer, by batch
 /// size and input density: where the crossover lies (`sparse::MAX_DENSITY`).
 fn sparse(o: &Opts) -> AnyResult<Value> {
@@ -602,8 +618,7 @@ fn sparse(o: &Opts) -> AnyResult<Value> {
     let b: Vec<f32> = (0..k * n).map(|i| ((i * 5 % 11) as f32 - 5.0) / 11.0).collect();
     let mut rows = Vec::new();
     for m in [1usize, 8, 27, 64, 128, 200] {
-        let mnist: Vec<f32> = (0..m).flat_map(|i| test.x.row(i * 37 % test.len()).to_vec()).collect();
-        let mut inputs = vec![("mnist".to_string(), mnist)];
+        let mut inputs = vec![("mnist".to_string(), mnist_rows(&test, m))];
         for d in [0.1, 0.2, 0.3, 0.4, 0.5] {
             let a: Vec<f32> =
                 (0..m * k).map(|i| if (i * 2654435761 % 1000) as f64 / 1000.0 < d { 0.5 } else { 0.0 }).collect();
@@ -613,30 +628,21 @@ fn sparse(o: &Opts) -> AnyResult<Value> {
             let density = a.iter().filter(|&&v| v != 0.0).count() as f64 / a.len() as f64;
             let mut c = vec![0.0f32; m * n];
             let dense = time_calls(|| matmul(m, n, k, &a, false, &b, false, &mut c, false, 1));
-            // Above its density limit the kernel declines (and the layer runs gemm): no figure.
-            let sparse = matmul_sparse_lhs(m, n, k, &a, false, &b, &mut c, 1).then(|| {
-                time_calls(|| {
-                    std::hint::black_box(matmul_sparse_lhs(m, n, k, &a, false, &b, &mut c, 1));
-                }) * 1e6
-            });
+            let sparse = time_sparse(m, n, k, &a, false, &b, &mut c);
             rows.push(
                 json!({ "m": m, "input": label, "density": density, "gemm_us": dense * 1e6, "sparse_us": sparse }),
             );
         }
     }
-    // The weight gradient of the same layer in training, dW (784, 512) = xᵀ · dz, over a batch of
+    // The weight gradient of the same layer in training, dW (784, H) = xᵀ · dz, over a batch of
     // MNIST training-shaped rows (test rows here) and a dense dz.
     let mut grads = Vec::new();
     for m in [128usize, 200] {
-        let a: Vec<f32> = (0..m).flat_map(|i| test.x.row(i * 37 % test.len()).to_vec()).collect();
+        let a = mnist_rows(&test, m);
         let dz: Vec<f32> = (0..m * n).map(|i| ((i * 7 % 13) as f32 - 6.0) / 13.0).collect();
         let mut c = vec![0.0f32; k * n];
         let dense = time_calls(|| matmul(k, n, m, &a, true, &dz, false, &mut c, false, 1));
-        let sparse = matmul_sparse_lhs(k, n, m, &a, true, &dz, &mut c, 1).then(|| {
-            time_calls(|| {
-                std::hint::black_box(matmul_sparse_lhs(k, n, m, &a, true, &dz, &mut c, 1));
-            }) * 1e6
-        });
+        let sparse = time_sparse(k, n, m, &a, true, &dz, &mut c);
         grads.push(json!({ "m": m, "input": "mnist", "gemm_us": dense * 1e6, "sparse_us": sparse }));
     }
     Ok(json!({ "impl": "mlp", "workload": "sparse", "rows": rows, "weight_grad": grads, "loadavg": loadavg() }))

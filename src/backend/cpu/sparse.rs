@@ -108,16 +108,15 @@ thread_local! {
 /// Runs `f` with `b` packed into contiguous column blocks (`f32` with AVX2 and FMA only), or with
 /// `None`. A row of `b` is `n` values apart from the next, and with `n` a power of two (512) the
 /// rows of a column slice land in the same few cache sets and evict each other; packed, a block
-/// is contiguous and stays in the cache while every output row sums against it. The kernel reads the same values either way, so packing changes no result, and
-/// when the buffer is busy (a product run by a task of another product on this thread) `f` runs
-/// unpacked.
+/// is contiguous and stays in the cache while every output row sums against it. The kernel reads
+/// the same values either way, so packing changes no result, and when the buffer is busy (a
+/// product run by a task of another product on this thread) `f` runs unpacked.
 fn with_packed<T: Real>(b: &[T], n: usize, pack: bool, threads: usize, f: impl FnOnce(Option<&[f32]>)) {
     let blocks = n / PACK;
     if !pack || blocks == 0 || !fast_f32::<T>() {
         return f(None);
     }
-    // SAFETY: `T` is `f32` (`fast_f32`).
-    let b: &[f32] = unsafe { std::slice::from_raw_parts(b.as_ptr().cast(), b.len()) };
+    let b = as_f32(b);
     PACKED.with(|cell| {
         let Ok(mut bp) = cell.try_borrow_mut() else {
             return f(None);
@@ -145,6 +144,16 @@ fn fast_f32<T: Real>() -> bool {
         return std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma");
     }
     false
+}
+
+/// `v` as the `f32` slice it is, for the kernels that [`fast_f32`] allows.
+///
+/// # Panics
+/// If `T` is not `f32`.
+fn as_f32<T: Real>(v: &[T]) -> &[f32] {
+    assert!(std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>(), "as_f32 on another type");
+    // SAFETY: `T` is `f32` (checked above), so the slice is reinterpreted as itself.
+    unsafe { std::slice::from_raw_parts(v.as_ptr().cast(), v.len()) }
 }
 
 /// Columns of `c` whose slice of `b` an unpacked product sweeps with every output row before the
@@ -217,8 +226,8 @@ fn columns<T: Real>(m: usize, n: usize, i0: usize, a: &[T], b: &[T], bp: Option<
 fn for_nonzero<T: Real>(v: &[T], mut f: impl FnMut(usize)) {
     #[cfg(target_arch = "x86_64")]
     if fast_f32::<T>() {
-        // SAFETY: `T` is `f32`, and the CPU has AVX2 (`fast_f32`).
-        return unsafe { for_nonzero_avx2(std::slice::from_raw_parts(v.as_ptr().cast(), v.len()), &mut f) };
+        // SAFETY: the CPU has AVX2 (`fast_f32`).
+        return unsafe { for_nonzero_avx2(as_f32(v), &mut f) };
     }
     for (j, &x) in v.iter().enumerate() {
         if x != T::ZERO {
