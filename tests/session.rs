@@ -245,3 +245,43 @@ fn epoch_times_come_from_the_callers_clock() {
     assert_eq!(*times.lock().unwrap(), vec![1.0; 3]);
     assert!(h.epochs.iter().all(|r| r.seconds == 1.0));
 }
+
+#[test]
+fn shared_rows_train_to_the_bits_of_lent_rows_and_are_let_go_at_the_end() {
+    // Shared features are read in place on the CPU (no upload): the same batches, the same bits,
+    // with a validation split drawn from them, in f32 and in f64.
+    let (data, model, cfg) = setup();
+    let shared: Arc<Vec<f32>> = Arc::new(data.x.data.clone());
+    for threads in [1, 2] {
+        let cfg = FitConfig { threads, ..cfg.clone() };
+        let be = Cpu::<f32>::new(threads).unwrap();
+        let mut lent = Session::prepare(&be, &cfg, &model, TrainingData::new(&data)).unwrap();
+        lent.run().unwrap();
+        let (m_lent, h_lent) = lent.finish();
+        let rows = TrainingData::shared(shared.clone(), 2, &data.y).unwrap();
+        let mut s = Session::prepare(&be, &cfg, &model, rows).unwrap();
+        assert_eq!(Arc::strong_count(&shared), 2, "the session holds the rows");
+        s.run().unwrap();
+        let (m, h) = s.finish();
+        assert_eq!(Arc::strong_count(&shared), 1, "a finished session lets the rows go");
+        assert_eq!(bits(&m), bits(&m_lent));
+        assert!(h_lent.epochs.iter().all(|r| r.metrics.contains_key("val_loss")));
+        assert_eq!(without_seconds(h), without_seconds(h_lent));
+    }
+    let be = Cpu::<f64>::new(1).unwrap();
+    let mut lent = Session::prepare(&be, &cfg, &model, TrainingData::new(&data)).unwrap();
+    lent.run().unwrap();
+    let mut s = Session::prepare(&be, &cfg, &model, TrainingData::shared(shared.clone(), 2, &data.y).unwrap()).unwrap();
+    s.run().unwrap();
+    assert_eq!(bits(&s.finish().0), bits(&lent.finish().0));
+}
+
+#[test]
+fn shared_rows_that_do_not_match_the_targets_are_refused() {
+    let (data, _, _) = setup();
+    let rows = Arc::new(data.x.data[..data.x.data.len() - 1].to_vec());
+    let err = TrainingData::shared(rows, 2, &data.y).unwrap_err().to_string();
+    assert!(err.contains("479 feature values do not make 240 rows of 2"), "{err}");
+    let err = TrainingData::shared(Arc::new(data.x.data.clone()), 3, &data.y).unwrap_err().to_string();
+    assert!(err.contains("rows of 3"), "{err}");
+}

@@ -14,7 +14,7 @@ use mlp::data::{Dataset, Targets};
 use mlp::model_file::{self, HistorySummary, InputSpec, ModelMeta, SavedModel};
 use mlp::optim::OPTIMIZER_NAMES;
 use mlp::preprocess::{PreprocessConfig, Preprocessor, TargetKind};
-use mlp::train::{FitConfig, History, Next, Predictor, Session, StopReason, TrainingData};
+use mlp::train::{FitConfig, History, Next, Predictor, Session, SharedRows, StopReason, TrainingData};
 use mlp::{Error, Init, Loss, Matrix, Model, ModelConfig, OptimizerConfig, setup};
 use numpy::{
     IntoPyArray, PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods,
@@ -25,6 +25,7 @@ use pyo3::types::{PyBytes, PyDict};
 use serde::Deserialize;
 use serde_json::Value;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// The engine's error as the Python exception of its kind.
 fn py_err(e: Error) -> PyErr {
@@ -50,6 +51,33 @@ fn slice<'a, T: numpy::Element, D: numpy::ndarray::Dimension>(
 fn matrix(a: &PyReadonlyArray2<'_, f32>, what: &str) -> PyResult<Matrix> {
     let [rows, cols] = [a.shape()[0], a.shape()[1]];
     Ok(Matrix::new(rows, cols, slice(a, what)?.to_vec()))
+}
+
+/// The training array of a `fit` call, which the session reads in place (the CPU backend
+/// gathers its batches straight from it: no copy of X is made).
+struct ArrayRows {
+    ptr: *const f32,
+    len: usize,
+}
+
+impl ArrayRows {
+    /// A view of `x`, valid while the caller holds the read-only borrow that `x` came from.
+    fn new(x: &[f32]) -> Self {
+        Self { ptr: x.as_ptr(), len: x.len() }
+    }
+}
+
+// SAFETY: the view is only read. `fit` keeps the array's read-only borrow (numpy's borrow
+// tracking refuses writable borrows from Rust meanwhile) until after the session that holds the
+// view is finished, which it asserts by the `Arc`'s count before it returns.
+unsafe impl Send for ArrayRows {}
+unsafe impl Sync for ArrayRows {}
+
+impl SharedRows for ArrayRows {
+    fn values(&self) -> &[f32] {
+        // SAFETY: see the `Send`/`Sync` impls: the borrowed buffer is alive and unchanged.
+        unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
+    }
 }
 
 /// Refuses a NaN or infinite feature, naming its row and column (1-based, as the CLI's messages
@@ -542,7 +570,9 @@ fn fit<'py>(
 ) -> PyResult<(Engine, Option<PyErr>)> {
     let req: Request = serde_json::from_str(request).map_err(|e| value_err(format!("bad training request: {e}")))?;
     let loss: Loss = req.loss.parse().map_err(py_err)?;
-    let train = Dataset::new(matrix(&x, "X")?, targets(labels.as_ref(), values.as_ref(), req.n_classes, x.shape()[0])?);
+    let y = targets(labels.as_ref(), values.as_ref(), req.n_classes, x.shape()[0])?;
+    let inputs = x.shape()[1];
+    let shared: Arc<dyn SharedRows> = Arc::new(ArrayRows::new(slice(&x, "X")?));
     let valid = match &valid_x {
         Some(vx) => Some(Dataset::new(
             matrix(vx, "the validation X")?,
@@ -552,7 +582,7 @@ fn fit<'py>(
     };
     let weights = sample_weight.as_ref().map(|w| slice(w, "sample_weight")).transpose()?;
 
-    let mut config = ModelConfig::parse(train.x.cols, &req.layers).map_err(py_err)?;
+    let mut config = ModelConfig::parse(inputs, &req.layers).map_err(py_err)?;
     if let Some(init) = &req.init {
         config = config.with_init(init.parse::<Init>().map_err(py_err)?);
     }
@@ -578,13 +608,13 @@ fn fit<'py>(
         None => config.init(fit.seed).map_err(py_err)?,
     };
     let target = if req.n_classes.is_some() { "label" } else { "y" };
-    let features = req.features.clone().unwrap_or_else(|| (1..=train.x.cols).map(|i| format!("x{i}")).collect());
-    if features.len() != train.x.cols {
-        return Err(value_err(format!("{} feature names for {} features", features.len(), train.x.cols)));
+    let features = req.features.clone().unwrap_or_else(|| (1..=inputs).map(|i| format!("x{i}")).collect());
+    if features.len() != inputs {
+        return Err(value_err(format!("{} feature names for {} features", features.len(), inputs)));
     }
     let input = req.input.clone().unwrap_or_else(|| identity_input(features, target));
 
-    let mut data = TrainingData::new(&train);
+    let mut data = TrainingData::shared(Arc::clone(&shared), inputs, &y).map_err(py_err)?;
     if let Some(v) = &valid {
         data = data.valid(v);
     }
@@ -605,6 +635,8 @@ fn fit<'py>(
         }
         d => Err(value_err(format!("device `{d}`: expected cpu, cuda or cuda:N"))),
     })?;
+    // The session that read `x` in place is gone (`drive` finished it); `x`'s borrow ends below.
+    assert_eq!(Arc::strong_count(&shared), 1, "a training session outlived fit's borrow of X");
     let training = serde_json::json!({
         "front_end": "python",
         "layers": req.layers,

@@ -47,6 +47,23 @@ pub trait Backend: Clone + Send + Sync + 'static {
     /// Gathers rows: `dst[i, :] = src[idx[i], :]` for a `(_, cols)` source.
     fn gather_rows(&self, src: &Self::Buf, cols: usize, idx: &[u32], dst: &mut Self::Buf);
 
+    /// Whether [`gather_host_rows`](Self::gather_host_rows) reads host memory where this backend
+    /// computes (a CPU backend): a session then reads training rows that their owner shares with
+    /// it ([`crate::train::TrainingData::shared`]) in place, instead of holding an upload of them.
+    fn gathers_host_rows(&self) -> bool {
+        false
+    }
+
+    /// [`gather_rows`](Self::gather_rows) from rows in host memory. The default gathers the
+    /// batch on the host and writes it through a staging buffer allocated per call, which is
+    /// why a session calls this only where [`gathers_host_rows`](Self::gathers_host_rows) says
+    /// the backend reads host memory itself (and overrides this without the staging).
+    fn gather_host_rows(&self, src: &[f32], cols: usize, idx: &[u32], dst: &mut Self::Buf) {
+        let staged: Vec<f32> =
+            idx.iter().flat_map(|&i| &src[i as usize * cols..(i as usize + 1) * cols]).copied().collect();
+        self.write(&staged, dst);
+    }
+
     /// Row-major matrix product `c (m, n) = op(a) · op(b)`, plus `c` itself when `accumulate`.
     ///
     /// `op(a)` is `(m, k)`: `a` is stored `(m, k)`, or `(k, m)` when `ta`. Likewise `op(b)` is

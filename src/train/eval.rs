@@ -1,5 +1,6 @@
 //! Scoring a network on rows: the validation pass a session runs after each epoch, and `evaluate` (loss, accuracy or errors, confusion matrix) of a model on a dataset.
 
+use super::rows::RowSource;
 use super::target_matrix;
 use crate::backend::{Backend, Cpu};
 use crate::data::{Dataset, Targets};
@@ -57,7 +58,13 @@ impl<B: Backend> EvalData<B> {
 
     /// `loss` (with the weight penalty) and `accuracy` or `mae` over all rows; `x` and `t` are the
     /// training upload, used when the rows are a split of it.
-    pub(crate) fn evaluate(&mut self, net: &mut Net<B>, loss: Loss, x: &B::Buf, t: &B::Buf) -> Vec<(String, f64)> {
+    pub(crate) fn evaluate(
+        &mut self,
+        net: &mut Net<B>,
+        loss: Loss,
+        x: &RowSource<B>,
+        t: &B::Buf,
+    ) -> Vec<(String, f64)> {
         let be = net.backend().clone();
         let bs = net.max_rows();
         let cols = net.config().input_dim;
@@ -68,11 +75,14 @@ impl<B: Backend> EvalData<B> {
         }
         let t_batch = self.t_batch.as_mut().expect("allocated above");
         net.set_training(false);
-        let (x, t) = self.own.as_ref().map_or((x, t), |(x, t)| (x, t));
         let (mut loss_sum, mut hits, mut abs) = (0.0, 0usize, 0.0);
         for idx in self.idx.chunks(bs) {
             let rows = idx.len();
-            be.gather_rows(x, cols, idx, net.input_mut());
+            match &self.own {
+                Some((x, _)) => be.gather_rows(x, cols, idx, net.input_mut()),
+                None => x.gather(&be, cols, idx, net.input_mut()),
+            }
+            let t = self.own.as_ref().map_or(t, |(_, t)| t);
             be.gather_rows(t, out_dim, idx, t_batch);
             net.forward(rows);
             loss_sum += net.loss(loss, rows, t_batch, None, None);
@@ -129,7 +139,8 @@ pub fn evaluate_on<B: Backend>(be: &B, model: &Model, data: &Dataset, loss: Loss
     let p = net.predict(&data.x);
     let mut ev = EvalData::upload(be, data, out_dim)?;
     let (x, t_dev) = ev.own.take().expect("uploaded above");
-    let mut metrics: BTreeMap<String, f64> = ev.evaluate(&mut net, loss, &x, &t_dev).into_iter().collect();
+    let mut metrics: BTreeMap<String, f64> =
+        ev.evaluate(&mut net, loss, &RowSource::Device(x), &t_dev).into_iter().collect();
     let mut confusion = None;
     match &data.y {
         Targets::Classes { labels, n_classes } => {

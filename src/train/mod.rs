@@ -31,7 +31,7 @@ pub use params::{BatchInfo, GradientHook, ParamView};
 pub use policy::CheckpointSchedule;
 pub use predictor::Predictor;
 pub use rows::{RunningSums, split_indices};
-pub use session::{BatchReport, Next, Session, TrainingData};
+pub use session::{BatchReport, Next, Session, SharedRows, TrainingData};
 pub use shards::{LocalShards, SHARD_FIGURES, ShardExchange, shard_range, shard_rows, sum_in_shard_order};
 pub use trainer::Trainer;
 

@@ -1,6 +1,7 @@
 //! The training rows of a session: uploaded to the device once, split from the validation rows, drawn in a per-epoch order and gathered batch by batch; and the running sums of an epoch.
 
 use super::eval::{correct, row_abs_error};
+use super::session::{Features, SharedRows};
 use crate::backend::Backend;
 use crate::data::{Dataset, Targets};
 use crate::error::{Error, Result};
@@ -10,6 +11,7 @@ use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use std::ops::Range;
+use std::sync::Arc;
 
 /// The running sums of the epoch in progress, from which its training figures are computed.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -52,10 +54,27 @@ impl RunningSums {
     }
 }
 
+/// The training features a session gathers its batches from: its own upload, or rows shared
+/// with their owner and read in place.
+pub(crate) enum RowSource<B: Backend> {
+    Device(B::Buf),
+    Host(Arc<dyn SharedRows>),
+}
+
+impl<B: Backend> RowSource<B> {
+    /// `dst[i, :] = x[idx[i], :]`.
+    pub(crate) fn gather(&self, be: &B, cols: usize, idx: &[u32], dst: &mut B::Buf) {
+        match self {
+            RowSource::Device(x) => be.gather_rows(x, cols, idx, dst),
+            RowSource::Host(x) => be.gather_host_rows(x.values(), cols, idx, dst),
+        }
+    }
+}
+
 /// The training rows on the device, with the batch buffers they are gathered into.
 pub(crate) struct TrainRows<B: Backend> {
-    /// Features, targets (one-hot for classes) and row weights of the whole training upload.
-    pub(crate) x: B::Buf,
+    /// Features, targets (one-hot for classes) and row weights of the whole training set.
+    pub(crate) x: RowSource<B>,
     pub(crate) t: B::Buf,
     w: Option<B::Buf>,
     /// The batch's targets and row weights.
@@ -77,23 +96,31 @@ pub(crate) struct TrainRows<B: Backend> {
 }
 
 impl<B: Backend> TrainRows<B> {
-    /// Uploads `train` (its targets as `t_host`) and the row weights; batches of `batch_size`
-    /// (at most the number of `rows`) are drawn from `rows`.
+    /// Uploads the features `x` (or keeps them, when shared with a backend that reads host
+    /// memory), the targets `y` (as `t_host`) and the row weights; batches of `batch_size` (at
+    /// most the number of `rows`) are drawn from `rows`.
     pub(crate) fn upload(
         be: &B,
-        train: &Dataset,
+        x: Features<'_>,
+        y: &Targets,
         t_host: Matrix,
         rows: Vec<u32>,
         row_weights: Option<Vec<f32>>,
         batch_size: usize,
     ) -> Self {
         let out_dim = t_host.cols;
-        let labels = match &train.y {
+        let labels = match y {
             Targets::Classes { labels, .. } => Some(labels.clone()),
             Targets::Values(_) => None,
         };
+        let cols = x.cols();
+        let x = match x {
+            Features::Shared(x, _) if be.gathers_host_rows() => RowSource::Host(x),
+            Features::Shared(x, _) => RowSource::Device(be.upload(x.values())),
+            Features::Lent(m) => RowSource::Device(be.upload(&m.data)),
+        };
         Self {
-            x: be.upload(&train.x.data),
+            x,
             t: be.upload(&t_host.data),
             w: row_weights.as_ref().map(|w| be.upload(w)),
             t_batch: be.zeros(batch_size * out_dim),
@@ -103,7 +130,7 @@ impl<B: Backend> TrainRows<B> {
             order: rows.clone(),
             rows,
             order_epoch: 0,
-            cols: train.x.cols,
+            cols,
             out_dim,
             batch_size,
             out_host: vec![0.0; batch_size * out_dim],
@@ -160,7 +187,7 @@ impl<B: Backend> TrainRows<B> {
     /// of the buffers.
     pub(crate) fn gather_part(&mut self, be: &B, b: usize, part: Range<usize>, net: &mut Net<B>) -> usize {
         let idx = &self.order[self.part_span(b, part)];
-        be.gather_rows(&self.x, self.cols, idx, net.input_mut());
+        self.x.gather(be, self.cols, idx, net.input_mut());
         be.gather_rows(&self.t, self.out_dim, idx, &mut self.t_batch);
         if let (Some(wd), Some(wb)) = (&self.w, self.w_batch.as_mut()) {
             be.gather_rows(wd, 1, idx, wb);
@@ -256,9 +283,14 @@ fn epoch_permutation(perm: &mut [u32], rows: &[u32], shuffle: bool, seed: u64, e
 /// Train and validation row indices: shuffled with `seed`, each class split in proportion. The
 /// split `FitConfig::validation_split` makes, public so that a front end can score the same rows.
 pub fn split_indices(data: &Dataset, fraction: f32, seed: u64) -> (Vec<usize>, Vec<usize>) {
+    split_target_indices(&data.y, fraction, seed)
+}
+
+/// [`split_indices`] of the rows of targets `y`.
+pub(crate) fn split_target_indices(y: &Targets, fraction: f32, seed: u64) -> (Vec<usize>, Vec<usize>) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     rng.set_stream(u64::MAX);
-    let groups: Vec<Vec<usize>> = match &data.y {
+    let groups: Vec<Vec<usize>> = match y {
         Targets::Classes { labels, n_classes } => {
             let mut g = vec![Vec::new(); *n_classes];
             for (i, &l) in labels.iter().enumerate() {
@@ -266,7 +298,7 @@ pub fn split_indices(data: &Dataset, fraction: f32, seed: u64) -> (Vec<usize>, V
             }
             g
         }
-        Targets::Values(_) => vec![(0..data.len()).collect()],
+        Targets::Values(_) => vec![(0..y.len()).collect()],
     };
     let (mut tr, mut va) = (Vec::new(), Vec::new());
     for mut g in groups {

@@ -7,25 +7,69 @@ use super::eval::EvalData;
 use super::history::{EpochRecord, History, StopReason};
 use super::params::{BatchInfo, GradientHook, ParamView};
 use super::policy::{CheckpointSchedule, EarlyStopper};
-use super::rows::{RunningSums, TrainRows, combine_weights, split_indices, tally_shards};
+use super::rows::{RunningSums, TrainRows, combine_weights, split_target_indices, tally_shards};
 use super::shards::{ShardExchange, Sharding};
 use super::{Checkpoint, CheckpointSink, FitConfig, LoopState, target_matrix};
 use crate::backend::{Backend, Cpu};
-use crate::data::Dataset;
+use crate::data::{Dataset, Targets};
 use crate::error::{Error, Result};
 use crate::loss::CustomLoss;
 use crate::math::lbfgs::{Lbfgs, LbfgsConfig};
 use crate::nn::{Model, Net};
 use crate::optim::{LrScheduler, OptimizerConfig};
+use crate::tensor::Matrix;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-/// What a session trains on; borrowed only while [`Session::prepare`] uploads it.
-#[derive(Clone, Copy, Debug)]
+/// Training features that their owner shares with a session instead of lending them: the
+/// owner keeps them alive and unchanged for as long as a session holds them. A backend that
+/// computes in host memory ([`Backend::gathers_host_rows`]) reads them in place, batch by batch;
+/// any other uploads them once, as it does borrowed rows.
+pub trait SharedRows: Send + Sync {
+    /// The rows, row-major, one after the other.
+    fn values(&self) -> &[f32];
+}
+
+impl SharedRows for Vec<f32> {
+    fn values(&self) -> &[f32] {
+        self
+    }
+}
+
+/// Where a session's training features come from.
+#[derive(Clone)]
+pub(crate) enum Features<'d> {
+    /// Lent while [`Session::prepare`] uploads them.
+    Lent(&'d Matrix),
+    /// Shared for the session's life, `cols` values per row.
+    Shared(Arc<dyn SharedRows>, usize),
+}
+
+impl Features<'_> {
+    pub(crate) fn cols(&self) -> usize {
+        match self {
+            Features::Lent(m) => m.cols,
+            Features::Shared(_, cols) => *cols,
+        }
+    }
+}
+
+impl std::fmt::Debug for Features<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Features::Lent(m) => write!(f, "Lent({}×{})", m.rows, m.cols),
+            Features::Shared(x, cols) => write!(f, "Shared({}×{cols})", x.values().len() / cols.max(&1)),
+        }
+    }
+}
+
+/// What a session trains on: features lent while [`Session::prepare`] uploads them, or shared
+/// with it ([`TrainingData::shared`]); targets, validation rows and row weights, lent.
+#[derive(Clone, Debug)]
 pub struct TrainingData<'d> {
-    /// The training rows.
-    pub train: &'d Dataset,
+    x: Features<'d>,
+    y: &'d Targets,
     /// Validation rows of their own (instead of `FitConfig::validation_split`).
     pub valid: Option<&'d Dataset>,
     /// A weight per training row, multiplying its loss.
@@ -35,7 +79,21 @@ pub struct TrainingData<'d> {
 impl<'d> TrainingData<'d> {
     /// Trains on `train`, validating on a split of it when the configuration asks for one.
     pub fn new(train: &'d Dataset) -> Self {
-        Self { train, valid: None, sample_weights: None }
+        Self { x: Features::Lent(&train.x), y: &train.y, valid: None, sample_weights: None }
+    }
+
+    /// Trains on features `x` (`cols` per row) shared with the session, and targets `y`: no copy
+    /// of `x` is made where the backend reads host memory (the CPU). An error when `x` does not
+    /// hold one row of `cols` values per target row.
+    pub fn shared(x: Arc<dyn SharedRows>, cols: usize, y: &'d Targets) -> Result<Self> {
+        let len = x.values().len();
+        if cols == 0 || !len.is_multiple_of(cols) || len / cols != y.len() {
+            return Err(Error::Data(format!(
+                "{len} feature values do not make {} rows of {cols} (one per target)",
+                y.len()
+            )));
+        }
+        Ok(Self { x: Features::Shared(x, cols), y, valid: None, sample_weights: None })
     }
 
     /// Validates on `valid` instead.
@@ -46,6 +104,26 @@ impl<'d> TrainingData<'d> {
     /// Weighs each training row's loss.
     pub fn sample_weights(self, w: &'d [f32]) -> Self {
         Self { sample_weights: Some(w), ..self }
+    }
+
+    /// The training rows.
+    pub fn len(&self) -> usize {
+        self.y.len()
+    }
+
+    /// Whether there are no training rows.
+    pub fn is_empty(&self) -> bool {
+        self.y.is_empty()
+    }
+
+    /// Features per row.
+    pub fn cols(&self) -> usize {
+        self.x.cols()
+    }
+
+    /// The training targets.
+    pub fn targets(&self) -> &'d Targets {
+        self.y
     }
 }
 
@@ -212,20 +290,20 @@ fn check_inputs(cfg: &FitConfig, model: &Model, data: &TrainingData<'_>) -> Resu
     cfg.validate()?;
     model.check()?;
     cfg.loss.check_output(model.config.output_activation(), model.config.output_dim())?;
-    let train = data.train;
-    if train.x.cols != model.config.input_dim {
+    if data.cols() != model.config.input_dim {
         return Err(Error::Data(format!(
             "the training data has {} features but the model expects {}",
-            train.x.cols, model.config.input_dim
+            data.cols(),
+            model.config.input_dim
         )));
     }
-    if train.is_empty() {
+    if data.is_empty() {
         return Err(Error::Data("the training data has no rows".into()));
     }
     if let Some(w) = data.sample_weights
-        && w.len() != train.len()
+        && w.len() != data.len()
     {
-        return Err(Error::Data(format!("{} sample weights for {} rows", w.len(), train.len())));
+        return Err(Error::Data(format!("{} sample weights for {} rows", w.len(), data.len())));
     }
     Ok(())
 }
@@ -236,10 +314,10 @@ fn split_rows(cfg: &FitConfig, data: &TrainingData<'_>) -> Result<(Vec<u32>, Vec
     let to_u32 = |v: Vec<usize>| v.into_iter().map(|i| i as u32).collect();
     let (train, valid) = match (data.valid, cfg.validation_split > 0.0) {
         (None, true) => {
-            let (t, v) = split_indices(data.train, cfg.validation_split, cfg.seed);
+            let (t, v) = split_target_indices(data.targets(), cfg.validation_split, cfg.seed);
             (to_u32(t), to_u32(v))
         }
-        _ => ((0..data.train.len() as u32).collect(), Vec::new()),
+        _ => ((0..data.len() as u32).collect(), Vec::new()),
     };
     if train.is_empty() {
         return Err(Error::Data("no training rows are left after the validation split".into()));
@@ -265,20 +343,19 @@ impl<B: Backend> Session<B> {
     pub fn prepare(backend: &B, cfg: &FitConfig, model: &Model, data: TrainingData<'_>) -> Result<Self> {
         check_inputs(cfg, model, &data)?;
         let (train_idx, valid_idx) = split_rows(cfg, &data)?;
-        let train = data.train;
-        let row_weights =
-            combine_weights(&train.y, data.sample_weights.map(<[f32]>::to_vec), cfg.class_weights.as_deref())?;
+        let y = data.targets();
+        let row_weights = combine_weights(y, data.sample_weights.map(<[f32]>::to_vec), cfg.class_weights.as_deref())?;
         let out_dim = model.config.output_dim();
         // Full-batch optimizers (Rprop, L-BFGS) step on the gradient of every row at once.
         let bs = if cfg.optimizer.is_full_batch() { train_idx.len() } else { cfg.batch_size.min(train_idx.len()) };
-        let t_host = target_matrix(&train.y, out_dim)?;
+        let t_host = target_matrix(y, out_dim)?;
         let valid = match data.valid {
             Some(v) if !v.is_empty() => Some(EvalData::upload(backend, v, out_dim)?),
             Some(_) => None,
             None if valid_idx.is_empty() => None,
-            None => Some(EvalData::shared(&train.y, &t_host, valid_idx)),
+            None => Some(EvalData::shared(y, &t_host, valid_idx)),
         };
-        let rows = TrainRows::upload(backend, train, t_host, train_idx, row_weights, bs);
+        let rows = TrainRows::upload(backend, data.x, y, t_host, train_idx, row_weights, bs);
         let mut net = Net::new(backend, model, bs);
         net.set_seed(cfg.seed);
         net.init_optimizer(&cfg.optimizer);

@@ -333,6 +333,25 @@ impl<T: Real> Backend for Cpu<T> {
         }
     }
 
+    fn gathers_host_rows(&self) -> bool {
+        true
+    }
+
+    fn gather_host_rows(&self, src: &[f32], cols: usize, idx: &[u32], dst: &mut Vec<T>) {
+        let dst = &mut dst[..idx.len() * cols];
+        let body = |(d, &i): (&mut [T], &u32)| {
+            let i = i as usize;
+            for (d, &s) in d.iter_mut().zip(&src[i * cols..(i + 1) * cols]) {
+                *d = T::from_f32(s);
+            }
+        };
+        if self.parallel(dst.len()) {
+            dst.par_chunks_mut(cols).zip(idx.par_iter()).for_each(body);
+        } else {
+            dst.chunks_mut(cols).zip(idx.iter()).for_each(body);
+        }
+    }
+
     fn matmul(
         &self,
         m: usize,
