@@ -31,7 +31,8 @@ const BLOCK: usize = 64;
 const MIN_ROWS_PER_TASK: usize = 8;
 
 /// Output rows per task of the transposed product: its rows' costs differ (an image's border
-/// pixels are always zero), so there are several tasks per thread to balance.
+/// pixels are always zero), so there are several tasks per thread to balance. At most 32: a
+/// task keeps each input row's non-zero columns among them as the bits of a `u32`.
 const ROWS_PER_TASK_T: usize = 32;
 
 /// `c (m, n) = op(a) · b (k, n)`, all row-major, summing only the non-zero terms of `a`, or
@@ -75,7 +76,7 @@ pub fn matmul_sparse_lhs<T: Real>(
             if threads > 1 && m > ROWS_PER_TASK_T {
                 c.par_chunks_mut(ROWS_PER_TASK_T * n).enumerate().for_each(task);
             } else {
-                task((0, c));
+                c.chunks_mut(ROWS_PER_TASK_T * n).enumerate().for_each(task);
             }
             return;
         }
@@ -169,6 +170,8 @@ struct Terms {
     starts: Vec<usize>,
     /// The transposed product's fill positions, one per output row.
     next: Vec<usize>,
+    /// The transposed product's non-zero columns of each row of `a`, one bit per column.
+    masks: Vec<u32>,
 }
 
 thread_local! {
@@ -198,10 +201,16 @@ fn columns<T: Real>(m: usize, n: usize, i0: usize, a: &[T], b: &[T], bp: Option<
     TERMS.with_borrow_mut(|t| {
         // A counting sort of the non-zero entries of columns `i0..i0 + w` by column, reading
         // `a` row by row (contiguously) twice: once to count, once to place.
+        // The first pass keeps each row's non-zero columns as a bit mask, which the second reads
+        // instead of comparing the values again.
+        assert!(w <= 32, "a task's columns fit a u32 mask");
         t.starts.clear();
         t.starts.resize(w + 1, 0);
+        t.masks.clear();
         for ar in a.chunks_exact(m) {
-            for_nonzero(&ar[i0..i0 + w], |j| t.starts[j + 1] += 1);
+            let mask = nonzero_mask(&ar[i0..i0 + w]);
+            t.masks.push(mask);
+            for_bits(mask, |j| t.starts[j + 1] += 1);
         }
         for j in 0..w {
             t.starts[j + 1] += t.starts[j];
@@ -209,8 +218,8 @@ fn columns<T: Real>(m: usize, n: usize, i0: usize, a: &[T], b: &[T], bp: Option<
         t.next.clear();
         t.next.extend_from_slice(&t.starts[..w]);
         t.idx.resize(t.starts[w], 0);
-        for (r, ar) in a.chunks_exact(m).enumerate() {
-            for_nonzero(&ar[i0..i0 + w], |j| {
+        for (r, &mask) in t.masks.iter().enumerate() {
+            for_bits(mask, |j| {
                 t.idx[t.next[j]] = r as u32;
                 t.next[j] += 1;
             });
@@ -261,6 +270,53 @@ unsafe fn for_nonzero_avx2(v: &[f32], f: &mut impl FnMut(usize)) {
             f(j);
         }
     }
+}
+
+/// Calls `f(j)` for each set bit `j` of `mask`, lowest first.
+#[inline(always)]
+fn for_bits(mut mask: u32, mut f: impl FnMut(usize)) {
+    while mask != 0 {
+        f(mask.trailing_zeros() as usize);
+        mask &= mask - 1;
+    }
+}
+
+/// Bit `j` set for each `v[j] != 0` (NaN included), for at most 32 values: eight at a time
+/// through a vector compare where the CPU has AVX2, as in [`for_nonzero`].
+#[inline(always)]
+fn nonzero_mask<T: Real>(v: &[T]) -> u32 {
+    debug_assert!(v.len() <= 32);
+    #[cfg(target_arch = "x86_64")]
+    if fast_f32::<T>() {
+        // SAFETY: the CPU has AVX2 (`fast_f32`).
+        return unsafe { nonzero_mask_avx2(as_f32(v)) };
+    }
+    v.iter().enumerate().filter(|(_, x)| **x != T::ZERO).fold(0, |m, (j, _)| m | 1 << j)
+}
+
+/// [`nonzero_mask`] on `f32` with AVX2.
+///
+/// # Safety
+/// The CPU has AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn nonzero_mask_avx2(v: &[f32]) -> u32 {
+    use std::arch::x86_64::{_CMP_NEQ_UQ, _mm256_cmp_ps, _mm256_loadu_ps, _mm256_movemask_ps, _mm256_setzero_ps};
+    let whole = v.len() / 8 * 8;
+    let mut mask = 0u32;
+    for c in (0..whole).step_by(8) {
+        // SAFETY: `c + 8 <= v.len()`. Unordered-or-unequal counts NaN as non-zero, as `!=` does.
+        let m8 = unsafe {
+            _mm256_movemask_ps(_mm256_cmp_ps::<_CMP_NEQ_UQ>(_mm256_loadu_ps(v.as_ptr().add(c)), _mm256_setzero_ps()))
+        } as u32;
+        mask |= m8 << c;
+    }
+    for (j, &x) in v.iter().enumerate().skip(whole) {
+        if x != 0.0 {
+            mask |= 1 << j;
+        }
+    }
+    mask
 }
 
 /// Where output row `i`'s value for term `p` lies in `a`: at `offset + i · row + p · term`.
