@@ -1,7 +1,7 @@
 """Python benchmark: fit time and test accuracy on MNIST of mlprs's MLPClassifier against
 scikit-learn's MLPClassifier and a plain PyTorch loop, measured side by side in one run.
 
-    /work/bench-venv/bin/python bench/python_bench.py [--epochs 10] [--data ../shared/data/mnist]
+    /work/bench-venv/bin/python bench/python_bench.py [--epochs 10] [--repeats 3] [--data ../shared/data/mnist]
 
 Every contender trains the same network with the same hyperparameters: Adam (lr 0.001, betas 0.9 /
 0.999), batch 200 (scikit-learn's 'auto'), L2 alpha 1e-4 as scikit-learn defines it, a fixed
@@ -17,6 +17,7 @@ import gzip
 import os
 import pathlib
 import platform
+import statistics
 import time
 import warnings
 
@@ -125,6 +126,7 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--data", type=pathlib.Path, default=default)
     ap.add_argument("--configs", default="512,100", help="hidden widths, one network each")
+    ap.add_argument("--repeats", type=int, default=1, help="rounds of all contenders, in turn; the table gives medians")
     args = ap.parse_args()
     data = load(args.data)
     warnings.simplefilter("ignore")
@@ -132,19 +134,27 @@ def main():
 
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; load average before: "
           f"{os.getloadavg()[0]:.2f}; torch {torch.__version__} ({torch.get_num_threads()} threads)")
-    print(f"MNIST 60 000 train / 10 000 test, {args.epochs} epochs, Adam lr 1e-3, batch 200, alpha 1e-4, seed {args.seed}\n")
-    print("| network | contender | fit (s) | s/epoch | test accuracy | 1-row predict (µs) | speed-up of mlprs |")
-    print("|---|---|---:|---:|---:|---:|---:|")
+    print(f"MNIST 60 000 train / 10 000 test, {args.epochs} epochs, Adam lr 1e-3, batch 200, alpha 1e-4, seed {args.seed}, "
+          f"{args.repeats} round(s) of the contenders in turn\n")
+    print("| network | contender | fit (s), median | range | s/epoch | test accuracy | 1-row predict (µs) | speed-up of mlprs |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    contenders = [("mlprs MLPClassifier", run_mlprs), ("scikit-learn MLPClassifier", run_sklearn), ("PyTorch loop", run_torch)]
     for width in [int(w) for w in args.configs.split(",")]:
         hidden = (width,)
-        ours = None
-        for name, fn in [("mlprs MLPClassifier", run_mlprs), ("scikit-learn MLPClassifier", run_sklearn), ("PyTorch loop", run_torch)]:
-            fit, acc, lat = fn(hidden, args.epochs, args.seed, data)
-            ours = ours or fit
+        runs = {name: [] for name, _ in contenders}
+        # Rounds of every contender in turn, so that a slow spell of a shared host falls on all of them.
+        for _ in range(args.repeats):
+            for name, fn in contenders:
+                runs[name].append(fn(hidden, args.epochs, args.seed, data))
+        ours = statistics.median(r[0] for r in runs[contenders[0][0]])
+        for name, fn in contenders:
+            fits = [r[0] for r in runs[name]]
+            fit, (_, acc, lat) = statistics.median(fits), runs[name][-1]
             speed = "—" if fn is run_mlprs else f"{fit / ours:.1f}×"
-            print(f"| 784-{width}-10 | {name} | {fit:.1f} | {fit / args.epochs:.2f} | {100 * acc:.2f}% | {lat * 1e6:.0f} | {speed} |", flush=True)
+            print(f"| 784-{width}-10 | {name} | {fit:.1f} | {min(fits):.1f}–{max(fits):.1f} | {fit / args.epochs:.2f} | "
+                  f"{100 * acc:.2f}% | {lat * 1e6:.0f} | {speed} |", flush=True)
     print("\nmlprs's 1-row figure is predict_proba; the extension's Engine.predict alone on the same row took "
-          + ", ".join(f"{t * 1e6:.0f} µs" for t in ENGINE_ALONE) + " (one per network, in the table's order)")
+          + ", ".join(f"{t * 1e6:.0f} µs" for t in ENGINE_ALONE[args.repeats - 1 :: args.repeats]) + " (one per network, in the table's order)")
     print(f"\nload average after: {os.getloadavg()[0]:.2f}")
 
 
