@@ -69,7 +69,10 @@ impl ArrayRows {
 
 // SAFETY: the view is only read. `fit` keeps the array's read-only borrow (numpy's borrow
 // tracking refuses writable borrows from Rust meanwhile) until after the session that holds the
-// view is finished, which it asserts by the `Arc`'s count before it returns.
+// view is finished, which it asserts by the `Arc`'s count before it returns. With the GIL
+// released, Python code on another thread could still write to the array, as it could during
+// any numpy operation that releases the GIL: training would then read a mix of old and new
+// values, never outside the buffer, which the borrow keeps alive.
 unsafe impl Send for ArrayRows {}
 unsafe impl Sync for ArrayRows {}
 
