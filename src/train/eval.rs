@@ -57,7 +57,7 @@ impl<B: Backend> EvalData<B> {
     }
 
     /// `loss` (with the weight penalty) and `accuracy` or `mae` over all rows; `x` and `t` are the
-    /// training upload, used when the rows are a split of it.
+    /// training features (uploaded or shared) and targets, used when the rows are a split of them.
     pub(crate) fn evaluate(
         &mut self,
         net: &mut Net<B>,

@@ -1,4 +1,4 @@
-//! The training rows of a session: uploaded to the device once, split from the validation rows, drawn in a per-epoch order and gathered batch by batch; and the running sums of an epoch.
+//! The training rows of a session: uploaded to the device once (or, shared by their owner, read in place), split from the validation rows, drawn in a per-epoch order and gathered batch by batch; and the running sums of an epoch.
 
 use super::eval::{correct, row_abs_error};
 use super::session::{Features, SharedRows};
