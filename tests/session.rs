@@ -281,7 +281,34 @@ fn shared_rows_that_do_not_match_the_targets_are_refused() {
     let (data, _, _) = setup();
     let rows = Arc::new(data.x.data[..data.x.data.len() - 1].to_vec());
     let err = TrainingData::shared(rows, 2, &data.y).unwrap_err().to_string();
-    assert!(err.contains("479 feature values do not make 240 rows of 2"), "{err}");
+    assert!(err.contains("479 training feature values do not make 240 rows of 2"), "{err}");
     let err = TrainingData::shared(Arc::new(data.x.data.clone()), 3, &data.y).unwrap_err().to_string();
     assert!(err.contains("rows of 3"), "{err}");
+}
+
+#[test]
+fn shared_validation_rows_score_as_lent_ones_and_are_checked() {
+    let (data, model, cfg) = setup();
+    let cfg = FitConfig { validation_split: 0.0, ..cfg };
+    let valid = synth::circles(60, 0.1, 0.5, 8);
+    let be = Cpu::<f32>::new(2).unwrap();
+    let mut lent = Session::prepare(&be, &cfg, &model, TrainingData::new(&data).valid(&valid)).unwrap();
+    lent.run().unwrap();
+    let (m_lent, h_lent) = lent.finish();
+    let vx: Arc<Vec<f32>> = Arc::new(valid.x.data.clone());
+    let rows = TrainingData::new(&data).valid_shared(vx.clone(), 2, &valid.y).unwrap();
+    let mut s = Session::prepare(&be, &cfg, &model, rows).unwrap();
+    assert_eq!(Arc::strong_count(&vx), 2, "the session reads the validation rows in place");
+    s.run().unwrap();
+    let (m, h) = s.finish();
+    assert_eq!(Arc::strong_count(&vx), 1);
+    assert!(h.epochs.iter().all(|r| r.metrics.contains_key("val_loss") && r.metrics.contains_key("val_accuracy")));
+    assert_eq!((bits(&m), without_seconds(h)), (bits(&m_lent), without_seconds(h_lent)));
+
+    let err = TrainingData::new(&data).valid_shared(vx.clone(), 3, &valid.y).unwrap_err().to_string();
+    assert!(err.contains("120 validation feature values do not make 60 rows of 3"), "{err}");
+    let wide = synth::circles(60, 0.1, 0.5, 8).x.data.iter().flat_map(|&v| [v, v]).collect::<Vec<f32>>();
+    let rows = TrainingData::new(&data).valid_shared(Arc::new(wide), 4, &valid.y).unwrap();
+    let err = Session::prepare(&be, &cfg, &model, rows).err().expect("refused").to_string();
+    assert!(err.contains("the validation data has 4 features but the model expects 2"), "{err}");
 }

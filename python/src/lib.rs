@@ -53,8 +53,8 @@ fn matrix(a: &PyReadonlyArray2<'_, f32>, what: &str) -> PyResult<Matrix> {
     Ok(Matrix::new(rows, cols, slice(a, what)?.to_vec()))
 }
 
-/// The training array of a `fit` call, which the session reads in place (the CPU backend
-/// gathers its batches straight from it: no copy of X is made).
+/// A training or validation array of a `fit` call, which the session reads in place (the CPU
+/// backend gathers its batches straight from it: no copy is made).
 struct ArrayRows {
     ptr: *const f32,
     len: usize,
@@ -576,9 +576,11 @@ fn fit<'py>(
     let y = targets(labels.as_ref(), values.as_ref(), req.n_classes, x.shape()[0])?;
     let inputs = x.shape()[1];
     let shared: Arc<dyn SharedRows> = Arc::new(ArrayRows::new(slice(&x, "X")?));
+    // The validation rows are read in place too, with their own view and the same checks.
     let valid = match &valid_x {
-        Some(vx) => Some(Dataset::new(
-            matrix(vx, "the validation X")?,
+        Some(vx) => Some((
+            Arc::new(ArrayRows::new(slice(vx, "the validation X")?)) as Arc<dyn SharedRows>,
+            vx.shape()[1],
             targets(valid_labels.as_ref(), valid_values.as_ref(), req.n_classes, vx.shape()[0])?,
         )),
         None => None,
@@ -618,8 +620,8 @@ fn fit<'py>(
     let input = req.input.clone().unwrap_or_else(|| identity_input(features, target));
 
     let mut data = TrainingData::shared(Arc::clone(&shared), inputs, &y).map_err(py_err)?;
-    if let Some(v) = &valid {
-        data = data.valid(v);
+    if let Some((vx, cols, vy)) = &valid {
+        data = data.valid_shared(Arc::clone(vx), *cols, vy).map_err(py_err)?;
     }
     if let Some(w) = weights {
         data = data.sample_weights(w);
@@ -640,6 +642,9 @@ fn fit<'py>(
     })?;
     // The session that read `x` in place is gone (`drive` finished it); `x`'s borrow ends below.
     assert_eq!(Arc::strong_count(&shared), 1, "a training session outlived fit's borrow of X");
+    if let Some((vx, _, _)) = &valid {
+        assert_eq!(Arc::strong_count(vx), 1, "a training session outlived fit's borrow of the validation X");
+    }
     let training = serde_json::json!({
         "front_end": "python",
         "layers": req.layers,

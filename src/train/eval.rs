@@ -1,6 +1,7 @@
 //! Scoring a network on rows: the validation pass a session runs after each epoch, and `evaluate` (loss, accuracy or errors, confusion matrix) of a model on a dataset.
 
 use super::rows::RowSource;
+use super::session::Features;
 use super::target_matrix;
 use crate::backend::{Backend, Cpu};
 use crate::data::{Dataset, Targets};
@@ -26,7 +27,7 @@ pub(crate) fn row_abs_error(p: &[f32], t: &[f32]) -> f64 {
 /// its own on the device, or row indices into the training upload (a validation split).
 pub(crate) struct EvalData<B: Backend> {
     /// Own features and targets, when not a split of the training data.
-    own: Option<(B::Buf, B::Buf)>,
+    own: Option<(RowSource<B>, B::Buf)>,
     /// Host targets and labels, indexed by row like the device data.
     t_host: Matrix,
     labels: Option<Vec<usize>>,
@@ -38,11 +39,12 @@ pub(crate) struct EvalData<B: Backend> {
 }
 
 impl<B: Backend> EvalData<B> {
-    /// Rows of their own, uploaded to the device.
-    pub(crate) fn upload(be: &B, d: &Dataset, out_dim: usize) -> Result<Self> {
-        let t_host = target_matrix(&d.y, out_dim)?;
-        let own = Some((be.upload(&d.x.data), be.upload(&t_host.data)));
-        Ok(Self { own, ..Self::shared(&d.y, &t_host, (0..d.len() as u32).collect()) })
+    /// Rows of their own: features `x` uploaded to the device (or kept, when shared with a
+    /// backend that reads host memory) and targets `y`.
+    pub(crate) fn own(be: &B, x: Features<'_>, y: &Targets, out_dim: usize) -> Result<Self> {
+        let t_host = target_matrix(y, out_dim)?;
+        let own = Some((RowSource::new(be, x), be.upload(&t_host.data)));
+        Ok(Self { own, ..Self::shared(y, &t_host, (0..y.len() as u32).collect()) })
     }
 
     /// The rows `idx` of the training upload (a validation split).
@@ -78,11 +80,8 @@ impl<B: Backend> EvalData<B> {
         let (mut loss_sum, mut hits, mut abs) = (0.0, 0usize, 0.0);
         for idx in self.idx.chunks(bs) {
             let rows = idx.len();
-            match &self.own {
-                Some((x, _)) => be.gather_rows(x, cols, idx, net.input_mut()),
-                None => x.gather(&be, cols, idx, net.input_mut()),
-            }
-            let t = self.own.as_ref().map_or(t, |(_, t)| t);
+            let (x, t) = self.own.as_ref().map_or((x, t), |(x, t)| (x, t));
+            x.gather(&be, cols, idx, net.input_mut());
             be.gather_rows(t, out_dim, idx, t_batch);
             net.forward(rows);
             loss_sum += net.loss(loss, rows, t_batch, None, None);
@@ -137,10 +136,9 @@ pub fn evaluate_on<B: Backend>(be: &B, model: &Model, data: &Dataset, loss: Loss
     net.set_training(false);
     let t = target_matrix(&data.y, out_dim)?;
     let p = net.predict(&data.x);
-    let mut ev = EvalData::upload(be, data, out_dim)?;
+    let mut ev = EvalData::own(be, Features::Lent(&data.x), &data.y, out_dim)?;
     let (x, t_dev) = ev.own.take().expect("uploaded above");
-    let mut metrics: BTreeMap<String, f64> =
-        ev.evaluate(&mut net, loss, &RowSource::Device(x), &t_dev).into_iter().collect();
+    let mut metrics: BTreeMap<String, f64> = ev.evaluate(&mut net, loss, &x, &t_dev).into_iter().collect();
     let mut confusion = None;
     match &data.y {
         Targets::Classes { labels, n_classes } => {

@@ -62,6 +62,15 @@ pub(crate) enum RowSource<B: Backend> {
 }
 
 impl<B: Backend> RowSource<B> {
+    /// `x` uploaded to `be`, or kept where shared and `be` reads host memory.
+    pub(crate) fn new(be: &B, x: Features<'_>) -> Self {
+        match x {
+            Features::Shared(x, _) if be.gathers_host_rows() => RowSource::Host(x),
+            Features::Shared(x, _) => RowSource::Device(be.upload(x.values())),
+            Features::Lent(m) => RowSource::Device(be.upload(&m.data)),
+        }
+    }
+
     /// `dst[i, :] = x[idx[i], :]`.
     pub(crate) fn gather(&self, be: &B, cols: usize, idx: &[u32], dst: &mut B::Buf) {
         match self {
@@ -114,13 +123,8 @@ impl<B: Backend> TrainRows<B> {
             Targets::Values(_) => None,
         };
         let cols = x.cols();
-        let x = match x {
-            Features::Shared(x, _) if be.gathers_host_rows() => RowSource::Host(x),
-            Features::Shared(x, _) => RowSource::Device(be.upload(x.values())),
-            Features::Lent(m) => RowSource::Device(be.upload(&m.data)),
-        };
         Self {
-            x,
+            x: RowSource::new(be, x),
             t: be.upload(&t_host.data),
             w: row_weights.as_ref().map(|w| be.upload(w)),
             t_batch: be.zeros(batch_size * out_dim),
