@@ -82,6 +82,17 @@ impl<T: Real> Cpu<T> {
     fn parallel(&self, elems: usize) -> bool {
         self.threads > 1 && elems >= PAR_MIN_ELEMS
     }
+
+    /// Fills `dst`'s first `idx.len()` rows of `cols`, row `r` by `row(dst_row, idx[r])`.
+    fn gather(&self, cols: usize, idx: &[u32], dst: &mut [T], row: impl Fn(&mut [T], usize) + Sync) {
+        let dst = &mut dst[..idx.len() * cols];
+        let body = |(d, &i): (&mut [T], &u32)| row(d, i as usize);
+        if self.parallel(dst.len()) {
+            dst.par_chunks_mut(cols).zip(idx.par_iter()).for_each(body);
+        } else {
+            dst.chunks_mut(cols).zip(idx.iter()).for_each(body);
+        }
+    }
 }
 
 /// Rows per parallel task for rows of `cols` elements.
@@ -321,16 +332,7 @@ impl<T: Real> Backend for Cpu<T> {
     }
 
     fn gather_rows(&self, src: &Vec<T>, cols: usize, idx: &[u32], dst: &mut Vec<T>) {
-        let dst = &mut dst[..idx.len() * cols];
-        let body = |(d, &i): (&mut [T], &u32)| {
-            let i = i as usize;
-            d.copy_from_slice(&src[i * cols..(i + 1) * cols]);
-        };
-        if self.parallel(dst.len()) {
-            dst.par_chunks_mut(cols).zip(idx.par_iter()).for_each(body);
-        } else {
-            dst.chunks_mut(cols).zip(idx.iter()).for_each(body);
-        }
+        self.gather(cols, idx, dst, |d, i| d.copy_from_slice(&src[i * cols..(i + 1) * cols]));
     }
 
     fn gathers_host_rows(&self) -> bool {
@@ -338,18 +340,11 @@ impl<T: Real> Backend for Cpu<T> {
     }
 
     fn gather_host_rows(&self, src: &[f32], cols: usize, idx: &[u32], dst: &mut Vec<T>) {
-        let dst = &mut dst[..idx.len() * cols];
-        let body = |(d, &i): (&mut [T], &u32)| {
-            let i = i as usize;
+        self.gather(cols, idx, dst, |d, i| {
             for (d, &s) in d.iter_mut().zip(&src[i * cols..(i + 1) * cols]) {
                 *d = T::from_f32(s);
             }
-        };
-        if self.parallel(dst.len()) {
-            dst.par_chunks_mut(cols).zip(idx.par_iter()).for_each(body);
-        } else {
-            dst.chunks_mut(cols).zip(idx.iter()).for_each(body);
-        }
+        });
     }
 
     fn matmul(

@@ -199,9 +199,8 @@ fn columns<T: Real>(m: usize, n: usize, i0: usize, a: &[T], b: &[T], bp: Option<
     let w = c.len() / n;
     TERMS.with_borrow_mut(|t| {
         // A counting sort of the non-zero entries of columns `i0..i0 + w` by column, reading
-        // `a` row by row (contiguously) twice: once to count, once to place.
-        // The first pass keeps each row's non-zero columns as a bit mask, which the second reads
-        // instead of comparing the values again.
+        // `a` row by row (contiguously) once: the counting pass keeps each row's non-zero
+        // columns as a bit mask, which the placing pass reads instead of the values.
         assert!(w <= 32, "a task's columns fit a u32 mask");
         t.starts.clear();
         t.starts.resize(w + 1, 0);
@@ -244,6 +243,21 @@ fn for_nonzero<T: Real>(v: &[T], mut f: impl FnMut(usize)) {
     }
 }
 
+/// Bit `j` set for each of `v[j]`, `j < 8`, that is non-zero: unordered-or-unequal counts NaN as
+/// non-zero, as `!=` does. The one compare behind [`for_nonzero`], [`count_nonzero`] and
+/// [`nonzero_mask`].
+///
+/// # Safety
+/// The CPU has AVX2; `v[..8]` is in range.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[inline]
+unsafe fn nonzero8(v: *const f32) -> u32 {
+    use std::arch::x86_64::{_CMP_NEQ_UQ, _mm256_cmp_ps, _mm256_loadu_ps, _mm256_movemask_ps, _mm256_setzero_ps};
+    // SAFETY: the caller's range.
+    unsafe { _mm256_movemask_ps(_mm256_cmp_ps::<_CMP_NEQ_UQ>(_mm256_loadu_ps(v), _mm256_setzero_ps())) as u32 }
+}
+
 /// [`for_nonzero`] on `f32` with AVX2: a compare and a move mask per eight values, then the set
 /// bits lowest first.
 ///
@@ -252,17 +266,10 @@ fn for_nonzero<T: Real>(v: &[T], mut f: impl FnMut(usize)) {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 unsafe fn for_nonzero_avx2(v: &[f32], f: &mut impl FnMut(usize)) {
-    use std::arch::x86_64::{_CMP_NEQ_UQ, _mm256_cmp_ps, _mm256_loadu_ps, _mm256_movemask_ps, _mm256_setzero_ps};
     let whole = v.len() / 8 * 8;
     for c in (0..whole).step_by(8) {
-        // SAFETY: `c + 8 <= v.len()`. Unordered-or-unequal counts NaN as non-zero, as `!=` does.
-        let mut mask = unsafe {
-            _mm256_movemask_ps(_mm256_cmp_ps::<_CMP_NEQ_UQ>(_mm256_loadu_ps(v.as_ptr().add(c)), _mm256_setzero_ps()))
-        } as u32;
-        while mask != 0 {
-            f(c + mask.trailing_zeros() as usize);
-            mask &= mask - 1;
-        }
+        // SAFETY: `c + 8 <= v.len()`; the caller's AVX2.
+        for_bits(unsafe { nonzero8(v.as_ptr().add(c)) }, |j| f(c + j));
     }
     for (j, &x) in v.iter().enumerate().skip(whole) {
         if x != 0.0 {
@@ -304,15 +311,11 @@ fn count_nonzero<T: Real>(v: &[T]) -> usize {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,popcnt")]
 unsafe fn count_nonzero_avx2(v: &[f32]) -> usize {
-    use std::arch::x86_64::{_CMP_NEQ_UQ, _mm256_cmp_ps, _mm256_loadu_ps, _mm256_movemask_ps, _mm256_setzero_ps};
     let whole = v.len() / 8 * 8;
     let mut count = 0;
     for c in (0..whole).step_by(8) {
-        // SAFETY: `c + 8 <= v.len()`. Unordered-or-unequal counts NaN as non-zero, as `!=` does.
-        let m8 = unsafe {
-            _mm256_movemask_ps(_mm256_cmp_ps::<_CMP_NEQ_UQ>(_mm256_loadu_ps(v.as_ptr().add(c)), _mm256_setzero_ps()))
-        };
-        count += m8.count_ones() as usize;
+        // SAFETY: `c + 8 <= v.len()`; the caller's AVX2.
+        count += unsafe { nonzero8(v.as_ptr().add(c)) }.count_ones() as usize;
     }
     count + v[whole..].iter().filter(|&&x| x != 0.0).count()
 }
@@ -346,15 +349,11 @@ fn nonzero_mask<T: Real>(v: &[T]) -> u32 {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 unsafe fn nonzero_mask_avx2(v: &[f32]) -> u32 {
-    use std::arch::x86_64::{_CMP_NEQ_UQ, _mm256_cmp_ps, _mm256_loadu_ps, _mm256_movemask_ps, _mm256_setzero_ps};
     let whole = v.len() / 8 * 8;
     let mut mask = 0u32;
     for c in (0..whole).step_by(8) {
-        // SAFETY: `c + 8 <= v.len()`. Unordered-or-unequal counts NaN as non-zero, as `!=` does.
-        let m8 = unsafe {
-            _mm256_movemask_ps(_mm256_cmp_ps::<_CMP_NEQ_UQ>(_mm256_loadu_ps(v.as_ptr().add(c)), _mm256_setzero_ps()))
-        } as u32;
-        mask |= m8 << c;
+        // SAFETY: `c + 8 <= v.len()`; the caller's AVX2.
+        mask |= unsafe { nonzero8(v.as_ptr().add(c)) } << c;
     }
     for (j, &x) in v.iter().enumerate().skip(whole) {
         if x != 0.0 {
