@@ -565,7 +565,7 @@ pub fn update_slice<T: Real>(rule: &UpdateRule, p: &mut [T], g: &[T], state: &mu
     for s in state.iter() {
         assert_eq!(s.len(), n, "update: state and parameter lengths differ");
     }
-    let penalty = if rule.l1 != 0.0 || rule.l2 != 0.0 { penalty_sum(p, rule.l1, rule.l2) } else { 0.0 };
+    let penalty = penalty_sum(p, rule.l1, rule.l2);
     // d/dp (λ₁|p| + λ₂p²) = λ₁·sign(p) + 2λ₂·p; torch's L2-style weight decay adds wd·p too.
     let pen = Penalty { l1: T::from_f32(rule.l1), p_coef: T::from_f32(2.0 * rule.l2) };
     let t = rule.step;
@@ -771,20 +771,37 @@ impl<T: Real> Penalty<T> {
 }
 
 /// `λ₁Σ|p| + λ₂Σp²`, added in eight fixed lanes: vectorizable, and the same sum for any split.
+/// A penalty whose λ is 0 is left out of the loop rather than multiplied by 0 (Keras's and
+/// scikit-learn's `alpha` are L2 alone): the sums are the same for finite parameters, and the
+/// loop does about half the work.
 fn penalty_sum<T: Real>(p: &[T], l1: f32, l2: f32) -> f64 {
+    match (l1 != 0.0, l2 != 0.0) {
+        (true, true) => penalty_lanes::<T, true, true>(p, l1, l2),
+        (true, false) => penalty_lanes::<T, true, false>(p, l1, l2),
+        (false, true) => penalty_lanes::<T, false, true>(p, l1, l2),
+        (false, false) => 0.0,
+    }
+}
+
+/// [`penalty_sum`] with each penalty in the loop or out of it.
+#[inline(always)]
+fn penalty_lanes<T: Real, const L1: bool, const L2: bool>(p: &[T], l1: f32, l2: f32) -> f64 {
     let (l1, l2) = (l1 as f64, l2 as f64);
+    let term = |v: f64| match (L1, L2) {
+        (true, true) => l1 * v.abs() + l2 * v * v,
+        (true, false) => l1 * v.abs(),
+        _ => l2 * v * v,
+    };
     let mut acc = [0.0f64; 8];
     let chunks = p.chunks_exact(8);
     let rest = chunks.remainder();
     for c in chunks {
         for (a, &v) in acc.iter_mut().zip(c) {
-            let v = v.to_f64();
-            *a += l1 * v.abs() + l2 * v * v;
+            *a += term(v.to_f64());
         }
     }
     for (a, &v) in acc.iter_mut().zip(rest) {
-        let v = v.to_f64();
-        *a += l1 * v.abs() + l2 * v * v;
+        *a += term(v.to_f64());
     }
     acc.iter().sum()
 }
