@@ -773,7 +773,9 @@ impl<T: Real> Penalty<T> {
 /// `λ₁Σ|p| + λ₂Σp²`, added in eight fixed lanes: vectorizable, and the same sum for any split.
 /// A penalty whose λ is 0 is left out of the loop rather than multiplied by 0 (Keras's and
 /// scikit-learn's `alpha` are L2 alone): the sums are the same for finite parameters, and the
-/// loop does about half the work.
+/// loop does about half the work. Inlined into the update, so that it is compiled for the same
+/// vector width (called, it ran two lanes wide: 4.5% of a scikit-learn-style fit of 784-512-10).
+#[inline(always)]
 fn penalty_sum<T: Real>(p: &[T], l1: f32, l2: f32) -> f64 {
     match (l1 != 0.0, l2 != 0.0) {
         (true, true) => penalty_lanes::<T, true, true>(p, l1, l2),
