@@ -163,6 +163,16 @@ fn as_f32<T: Real>(v: &[T]) -> &[f32] {
     unsafe { std::slice::from_raw_parts(v.as_ptr().cast(), v.len()) }
 }
 
+/// `v` as the `f32` vector it is, for the kernels that [`fast_f32`] allows.
+///
+/// # Panics
+/// If `T` is not `f32`.
+fn as_f32_vec<T: Real>(v: &mut Vec<T>) -> &mut Vec<f32> {
+    assert!(std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>(), "as_f32_vec on another type");
+    // SAFETY: `T` is `f32` (checked above), so the vector is reinterpreted as itself.
+    unsafe { &mut *(v as *mut Vec<T>).cast::<Vec<f32>>() }
+}
+
 /// Columns of `c` whose slice of `b` an unpacked product sweeps with every output row before the
 /// next.
 const CACHE_COLS: usize = 128;
@@ -238,12 +248,7 @@ fn rows<T: Real>(k: usize, n: usize, a: &[T], b: &[T], bp: Option<&[f32]>, c: &m
         t.starts.clear();
         t.starts.push(0);
         for ai in a.chunks_exact(k) {
-            t.idx.reserve(k);
-            t.vals.reserve(k);
-            for_nonzero(ai, |p| {
-                t.idx.push(p as u32);
-                t.vals.push(ai[p]);
-            });
+            push_nonzero(ai, &mut t.idx, &mut t.vals);
             t.starts.push(t.idx.len());
         }
         dispatch(n, b, bp, c, t);
@@ -288,26 +293,92 @@ fn columns<T: Real>(m: usize, n: usize, i0: usize, a: &[T], b: &[T], bp: Option<
     });
 }
 
-/// Calls `f(j)` for each `j` with `v[j] != 0` (NaN included), in ascending `j`: eight values at a
-/// time through a vector compare where the CPU has AVX2, so that the cost follows the non-zeros
-/// rather than the width (a scalar test per value cost as much as summing the terms).
+/// Appends each non-zero `v[j]` (NaN included) to `vals` and its `j` to `idx`, in ascending `j`:
+/// eight values at a time through a vector compare where the CPU has AVX2, with no branch on
+/// the values (a loop over each group's set bits mispredicted its exit once per group, which
+/// cost as much as the compare).
 #[inline(always)]
-fn for_nonzero<T: Real>(v: &[T], mut f: impl FnMut(usize)) {
+fn push_nonzero<T: Real>(v: &[T], idx: &mut Vec<u32>, vals: &mut Vec<T>) {
+    assert_eq!(idx.len(), vals.len(), "terms and values side by side");
     #[cfg(target_arch = "x86_64")]
     if fast_f32::<T>() {
-        // SAFETY: the CPU has AVX2 (`fast_f32`).
-        return unsafe { for_nonzero_avx2(as_f32(v), &mut f) };
+        // SAFETY: the CPU has AVX2 (`fast_f32`), and `T` is `f32`.
+        return unsafe { push_nonzero_avx2(as_f32(v), idx, as_f32_vec(vals)) };
     }
     for (j, &x) in v.iter().enumerate() {
         if x != T::ZERO {
-            f(j);
+            idx.push(j as u32);
+            vals.push(x);
+        }
+    }
+}
+
+/// For each 8-bit mask, the lanes whose bits are set, lowest first (the rest 0): the permutation
+/// that moves a group's non-zero values to its front.
+static LEFT_PACK: [[u32; 8]; 256] = left_pack_table();
+
+const fn left_pack_table() -> [[u32; 8]; 256] {
+    let mut table = [[0u32; 8]; 256];
+    let mut mask = 0;
+    while mask < 256 {
+        let (mut lane, mut at) = (0, 0);
+        while lane < 8 {
+            if mask >> lane & 1 == 1 {
+                table[mask][at] = lane as u32;
+                at += 1;
+            }
+            lane += 1;
+        }
+        mask += 1;
+    }
+    table
+}
+
+/// [`push_nonzero`] on `f32` with AVX2: each group of eight is compared with zero, its non-zero
+/// values and their indices are moved to the front ([`LEFT_PACK`]) and stored whole at the end of
+/// the lists, which then grow by the group's count; the next group's store overwrites the rest.
+///
+/// # Safety
+/// The CPU has AVX2; `idx` and `vals` are as long as each other.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,popcnt")]
+unsafe fn push_nonzero_avx2(v: &[f32], idx: &mut Vec<u32>, vals: &mut Vec<f32>) {
+    use std::arch::x86_64::{
+        __m256i, _CMP_NEQ_UQ, _mm256_add_epi32, _mm256_cmp_ps, _mm256_loadu_ps, _mm256_loadu_si256, _mm256_movemask_ps,
+        _mm256_permutevar8x32_ps, _mm256_set1_epi32, _mm256_setzero_ps, _mm256_storeu_ps, _mm256_storeu_si256,
+    };
+    // Room for every value of `v` plus one whole group's store past the last term.
+    idx.reserve(v.len() + 8);
+    vals.reserve(v.len() + 8);
+    let (mut len, pi, pv) = (idx.len(), idx.as_mut_ptr(), vals.as_mut_ptr());
+    let whole = v.len() / 8 * 8;
+    for c in (0..whole).step_by(8) {
+        // SAFETY: `c + 8 <= v.len()`; the stores write `len..len + 8` with `len` at most the
+        // starting length plus `c`, inside the room reserved above; the table has 256 rows.
+        unsafe {
+            let x = _mm256_loadu_ps(v.as_ptr().add(c));
+            let mask = _mm256_movemask_ps(_mm256_cmp_ps::<_CMP_NEQ_UQ>(x, _mm256_setzero_ps())) as usize;
+            let perm = _mm256_loadu_si256(LEFT_PACK[mask].as_ptr().cast::<__m256i>());
+            _mm256_storeu_ps(pv.add(len), _mm256_permutevar8x32_ps(x, perm));
+            _mm256_storeu_si256(pi.add(len).cast::<__m256i>(), _mm256_add_epi32(perm, _mm256_set1_epi32(c as i32)));
+            len += mask.count_ones() as usize;
+        }
+    }
+    // SAFETY: every entry below `len` was written by a group's store (its first lanes).
+    unsafe {
+        idx.set_len(len);
+        vals.set_len(len);
+    }
+    for (j, &x) in v.iter().enumerate().skip(whole) {
+        if x != 0.0 {
+            idx.push(j as u32);
+            vals.push(x);
         }
     }
 }
 
 /// Bit `j` set for each of `v[j]`, `j < 8`, that is non-zero: unordered-or-unequal counts NaN as
-/// non-zero, as `!=` does. The one compare behind [`for_nonzero`], [`count_nonzero`] and
-/// [`nonzero_mask`].
+/// non-zero, as `!=` does. The one compare behind [`count_nonzero`] and [`nonzero_mask`].
 ///
 /// # Safety
 /// The CPU has AVX2; `v[..8]` is in range.
@@ -318,26 +389,6 @@ unsafe fn nonzero8(v: *const f32) -> u32 {
     use std::arch::x86_64::{_CMP_NEQ_UQ, _mm256_cmp_ps, _mm256_loadu_ps, _mm256_movemask_ps, _mm256_setzero_ps};
     // SAFETY: the caller's range.
     unsafe { _mm256_movemask_ps(_mm256_cmp_ps::<_CMP_NEQ_UQ>(_mm256_loadu_ps(v), _mm256_setzero_ps())) as u32 }
-}
-
-/// [`for_nonzero`] on `f32` with AVX2: a compare and a move mask per eight values, then the set
-/// bits lowest first.
-///
-/// # Safety
-/// The CPU has AVX2.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn for_nonzero_avx2(v: &[f32], f: &mut impl FnMut(usize)) {
-    let whole = v.len() / 8 * 8;
-    for c in (0..whole).step_by(8) {
-        // SAFETY: `c + 8 <= v.len()`; the caller's AVX2.
-        for_bits(unsafe { nonzero8(v.as_ptr().add(c)) }, |j| f(c + j));
-    }
-    for (j, &x) in v.iter().enumerate().skip(whole) {
-        if x != 0.0 {
-            f(j);
-        }
-    }
 }
 
 /// Whether more than `limit` values of `a` are non-zero (NaN included), counted a chunk at a time
@@ -392,7 +443,7 @@ fn for_bits(mut mask: u32, mut f: impl FnMut(usize)) {
 }
 
 /// Bit `j` set for each `v[j] != 0` (NaN included), for at most 32 values: eight at a time
-/// through a vector compare where the CPU has AVX2, as in [`for_nonzero`].
+/// through a vector compare where the CPU has AVX2.
 #[inline(always)]
 fn nonzero_mask<T: Real>(v: &[T]) -> u32 {
     debug_assert!(v.len() <= 32);
