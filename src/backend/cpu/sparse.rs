@@ -196,8 +196,10 @@ struct Terms<T> {
     starts: Vec<usize>,
     /// The transposed product's fill positions, one per output row.
     next: Vec<usize>,
-    /// The transposed product's non-zero columns of each row of `a`, one bit per column.
-    masks: Vec<u32>,
+    /// The transposed product's non-zero entries of its task's columns, row after row, each as
+    /// `row · 32 + column` beside its value: the lists its counting sort sorts by column.
+    flat: Vec<u32>,
+    flat_vals: Vec<T>,
     /// Where each output row's terms reach each [`CHUNK_ROWS`] chunk of `b`'s rows: `chunks + 1`
     /// positions per row, from its start to its end.
     splits: Vec<usize>,
@@ -210,7 +212,8 @@ impl<T> Terms<T> {
             vals: Vec::new(),
             starts: Vec::new(),
             next: Vec::new(),
-            masks: Vec::new(),
+            flat: Vec::new(),
+            flat_vals: Vec::new(),
             splits: Vec::new(),
         }
     }
@@ -248,7 +251,7 @@ fn rows<T: Real>(k: usize, n: usize, a: &[T], b: &[T], bp: Option<&[f32]>, c: &m
         t.starts.clear();
         t.starts.push(0);
         for ai in a.chunks_exact(k) {
-            push_nonzero(ai, &mut t.idx, &mut t.vals);
+            push_nonzero(ai, 0, &mut t.idx, &mut t.vals);
             t.starts.push(t.idx.len());
         }
         dispatch(n, b, bp, c, t);
@@ -260,17 +263,21 @@ fn rows<T: Real>(k: usize, n: usize, a: &[T], b: &[T], bp: Option<&[f32]>, c: &m
 fn columns<T: Real>(m: usize, n: usize, i0: usize, a: &[T], b: &[T], bp: Option<&[f32]>, c: &mut [T]) {
     let w = c.len() / n;
     with_terms(|t: &mut Terms<T>| {
-        // A counting sort of the non-zero entries of columns `i0..i0 + w` by column, reading
-        // `a` row by row (contiguously): the counting pass keeps each row's non-zero columns as a
-        // bit mask, which the placing pass follows to the values.
-        assert!(w <= 32, "a task's columns fit a u32 mask");
+        // A counting sort of the non-zero entries of columns `i0..i0 + w` by column. One pass
+        // over `a`, row by row (contiguously), lists them in row order as `r · 32 + j` beside
+        // their values, with no branch on the values ([`push_nonzero`]); the counting and placing
+        // passes then run over that list, not over each row's set bits (whose loops
+        // mispredicted their exit once per row).
+        assert!(w <= 32 && a.len() / m < 1 << 27, "a task's entries fit `r · 32 + j` in a u32");
+        t.flat.clear();
+        t.flat_vals.clear();
+        for (r, ar) in a.chunks_exact(m).enumerate() {
+            push_nonzero(&ar[i0..i0 + w], (r as u32) << 5, &mut t.flat, &mut t.flat_vals);
+        }
         t.starts.clear();
         t.starts.resize(w + 1, 0);
-        t.masks.clear();
-        for ar in a.chunks_exact(m) {
-            let mask = nonzero_mask(&ar[i0..i0 + w]);
-            t.masks.push(mask);
-            for_bits(mask, |j| t.starts[j + 1] += 1);
+        for &e in &t.flat {
+            t.starts[(e & 31) as usize + 1] += 1;
         }
         for j in 0..w {
             t.starts[j + 1] += t.starts[j];
@@ -280,34 +287,32 @@ fn columns<T: Real>(m: usize, n: usize, i0: usize, a: &[T], b: &[T], bp: Option<
         t.idx.resize(t.starts[w], 0);
         t.vals.resize(t.starts[w], T::ZERO);
         let (idx, vals, next) = (&mut t.idx[..], &mut t.vals[..], &mut t.next[..]);
-        for (r, (&mask, ar)) in t.masks.iter().zip(a.chunks_exact(m)).enumerate() {
-            let ar = &ar[i0..i0 + w];
-            for_bits(mask, |j| {
-                let at = next[j];
-                idx[at] = r as u32;
-                vals[at] = ar[j];
-                next[j] = at + 1;
-            });
+        for (&e, &v) in t.flat.iter().zip(&t.flat_vals) {
+            let j = (e & 31) as usize;
+            let at = next[j];
+            idx[at] = e >> 5;
+            vals[at] = v;
+            next[j] = at + 1;
         }
         dispatch(n, b, bp, c, t);
     });
 }
 
-/// Appends each non-zero `v[j]` (NaN included) to `vals` and its `j` to `idx`, in ascending `j`:
+/// Appends each non-zero `v[j]` (NaN included) to `vals` and `base + j` to `idx`, in ascending `j`:
 /// eight values at a time through a vector compare where the CPU has AVX2, with no branch on
 /// the values (a loop over each group's set bits mispredicted its exit once per group, which
 /// cost as much as the compare).
 #[inline(always)]
-fn push_nonzero<T: Real>(v: &[T], idx: &mut Vec<u32>, vals: &mut Vec<T>) {
+fn push_nonzero<T: Real>(v: &[T], base: u32, idx: &mut Vec<u32>, vals: &mut Vec<T>) {
     assert_eq!(idx.len(), vals.len(), "terms and values side by side");
     #[cfg(target_arch = "x86_64")]
     if fast_f32::<T>() {
         // SAFETY: the CPU has AVX2 (`fast_f32`), and `T` is `f32`.
-        return unsafe { push_nonzero_avx2(as_f32(v), idx, as_f32_vec(vals)) };
+        return unsafe { push_nonzero_avx2(as_f32(v), base, idx, as_f32_vec(vals)) };
     }
     for (j, &x) in v.iter().enumerate() {
         if x != T::ZERO {
-            idx.push(j as u32);
+            idx.push(base + j as u32);
             vals.push(x);
         }
     }
@@ -342,7 +347,7 @@ const fn left_pack_table() -> [[u32; 8]; 256] {
 /// The CPU has AVX2; `idx` and `vals` are as long as each other.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,popcnt")]
-unsafe fn push_nonzero_avx2(v: &[f32], idx: &mut Vec<u32>, vals: &mut Vec<f32>) {
+unsafe fn push_nonzero_avx2(v: &[f32], base: u32, idx: &mut Vec<u32>, vals: &mut Vec<f32>) {
     use std::arch::x86_64::{
         __m256i, _CMP_NEQ_UQ, _mm256_add_epi32, _mm256_cmp_ps, _mm256_loadu_ps, _mm256_loadu_si256, _mm256_movemask_ps,
         _mm256_permutevar8x32_ps, _mm256_set1_epi32, _mm256_setzero_ps, _mm256_storeu_ps, _mm256_storeu_si256,
@@ -360,7 +365,10 @@ unsafe fn push_nonzero_avx2(v: &[f32], idx: &mut Vec<u32>, vals: &mut Vec<f32>) 
             let mask = _mm256_movemask_ps(_mm256_cmp_ps::<_CMP_NEQ_UQ>(x, _mm256_setzero_ps())) as usize;
             let perm = _mm256_loadu_si256(LEFT_PACK[mask].as_ptr().cast::<__m256i>());
             _mm256_storeu_ps(pv.add(len), _mm256_permutevar8x32_ps(x, perm));
-            _mm256_storeu_si256(pi.add(len).cast::<__m256i>(), _mm256_add_epi32(perm, _mm256_set1_epi32(c as i32)));
+            _mm256_storeu_si256(
+                pi.add(len).cast::<__m256i>(),
+                _mm256_add_epi32(perm, _mm256_set1_epi32((base + c as u32) as i32)),
+            );
             len += mask.count_ones() as usize;
         }
     }
@@ -371,14 +379,14 @@ unsafe fn push_nonzero_avx2(v: &[f32], idx: &mut Vec<u32>, vals: &mut Vec<f32>) 
     }
     for (j, &x) in v.iter().enumerate().skip(whole) {
         if x != 0.0 {
-            idx.push(j as u32);
+            idx.push(base + j as u32);
             vals.push(x);
         }
     }
 }
 
 /// Bit `j` set for each of `v[j]`, `j < 8`, that is non-zero: unordered-or-unequal counts NaN as
-/// non-zero, as `!=` does. The one compare behind [`count_nonzero`] and [`nonzero_mask`].
+/// non-zero, as `!=` does: the compare behind [`count_nonzero`].
 ///
 /// # Safety
 /// The CPU has AVX2; `v[..8]` is in range.
@@ -431,49 +439,6 @@ unsafe fn count_nonzero_avx2(v: &[f32]) -> usize {
         count += unsafe { nonzero8(v.as_ptr().add(c)) }.count_ones() as usize;
     }
     count + v[whole..].iter().filter(|&&x| x != 0.0).count()
-}
-
-/// Calls `f(j)` for each set bit `j` of `mask`, lowest first.
-#[inline(always)]
-fn for_bits(mut mask: u32, mut f: impl FnMut(usize)) {
-    while mask != 0 {
-        f(mask.trailing_zeros() as usize);
-        mask &= mask - 1;
-    }
-}
-
-/// Bit `j` set for each `v[j] != 0` (NaN included), for at most 32 values: eight at a time
-/// through a vector compare where the CPU has AVX2.
-#[inline(always)]
-fn nonzero_mask<T: Real>(v: &[T]) -> u32 {
-    debug_assert!(v.len() <= 32);
-    #[cfg(target_arch = "x86_64")]
-    if fast_f32::<T>() {
-        // SAFETY: the CPU has AVX2 (`fast_f32`).
-        return unsafe { nonzero_mask_avx2(as_f32(v)) };
-    }
-    v.iter().enumerate().filter(|(_, x)| **x != T::ZERO).fold(0, |m, (j, _)| m | 1 << j)
-}
-
-/// [`nonzero_mask`] on `f32` with AVX2.
-///
-/// # Safety
-/// The CPU has AVX2.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn nonzero_mask_avx2(v: &[f32]) -> u32 {
-    let whole = v.len() / 8 * 8;
-    let mut mask = 0u32;
-    for c in (0..whole).step_by(8) {
-        // SAFETY: `c + 8 <= v.len()`; the caller's AVX2.
-        mask |= unsafe { nonzero8(v.as_ptr().add(c)) } << c;
-    }
-    for (j, &x) in v.iter().enumerate().skip(whole) {
-        if x != 0.0 {
-            mask |= 1 << j;
-        }
-    }
-    mask
 }
 
 /// Runs the summation with fused multiply-adds where the CPU has them (the same terms in the
