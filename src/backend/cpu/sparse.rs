@@ -167,6 +167,7 @@ fn as_f32<T: Real>(v: &[T]) -> &[f32] {
 ///
 /// # Panics
 /// If `T` is not `f32`.
+#[cfg(target_arch = "x86_64")]
 fn as_f32_vec<T: Real>(v: &mut Vec<T>) -> &mut Vec<f32> {
     assert!(std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>(), "as_f32_vec on another type");
     // SAFETY: `T` is `f32` (checked above), so the vector is reinterpreted as itself.
@@ -181,8 +182,8 @@ const CACHE_COLS: usize = 128;
 /// [`PACK`] columns are 50 KiB. A forward product's block (784 rows, 100 KiB) is swept in two
 /// such chunks, each output row's partial sums stored after the first and reloaded for the
 /// second, which rounds nothing (the registers hold `f32` too). Measured on one thread (AMD EPYC
-/// Zen 3, 200 MNIST rows, 784→512): the summing took 713 µs in chunks of 392 rows, 742 in 196,
-/// 817 unchunked (6 December 2026).
+/// Zen 3, 200 MNIST rows, 784→512): the summing took 713 µs in two chunks of 392 rows, 742 in
+/// four of 196, 817 in one (6 December 2026).
 const CHUNK_ROWS: usize = 400;
 
 /// Each output row's terms: the indices of its non-zero values and the values themselves, side by
@@ -320,8 +321,10 @@ fn push_nonzero<T: Real>(v: &[T], base: u32, idx: &mut Vec<u32>, vals: &mut Vec<
 
 /// For each 8-bit mask, the lanes whose bits are set, lowest first (the rest 0): the permutation
 /// that moves a group's non-zero values to its front.
+#[cfg(target_arch = "x86_64")]
 static LEFT_PACK: [[u32; 8]; 256] = left_pack_table();
 
+#[cfg(target_arch = "x86_64")]
 const fn left_pack_table() -> [[u32; 8]; 256] {
     let mut table = [[0u32; 8]; 256];
     let mut mask = 0;
