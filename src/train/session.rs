@@ -70,10 +70,9 @@ impl std::fmt::Debug for Features<'_> {
 pub struct TrainingData<'d> {
     x: Features<'d>,
     y: &'d Targets,
-    /// Validation rows of their own (instead of `FitConfig::validation_split`).
-    pub valid: Option<&'d Dataset>,
-    /// Validation features shared with the session, and their targets ([`TrainingData::valid_shared`]).
-    valid_shared: Option<(Features<'d>, &'d Targets)>,
+    /// Validation rows of their own (instead of `FitConfig::validation_split`): features lent
+    /// ([`TrainingData::valid`]) or shared ([`TrainingData::valid_shared`]), and their targets.
+    valid: Option<(Features<'d>, &'d Targets)>,
     /// A weight per training row, multiplying its loss.
     pub sample_weights: Option<&'d [f32]>,
 }
@@ -93,7 +92,7 @@ fn check_shared(x: &dyn SharedRows, cols: usize, y: &Targets, what: &str) -> Res
 impl<'d> TrainingData<'d> {
     /// Trains on `train`, validating on a split of it when the configuration asks for one.
     pub fn new(train: &'d Dataset) -> Self {
-        Self { x: Features::Lent(&train.x), y: &train.y, valid: None, valid_shared: None, sample_weights: None }
+        Self { x: Features::Lent(&train.x), y: &train.y, valid: None, sample_weights: None }
     }
 
     /// Trains on features `x` (`cols` per row) shared with the session, and targets `y`: no copy
@@ -101,12 +100,12 @@ impl<'d> TrainingData<'d> {
     /// hold one row of `cols` values per target row.
     pub fn shared(x: Arc<dyn SharedRows>, cols: usize, y: &'d Targets) -> Result<Self> {
         check_shared(&*x, cols, y, "training")?;
-        Ok(Self { x: Features::Shared(x, cols), y, valid: None, valid_shared: None, sample_weights: None })
+        Ok(Self { x: Features::Shared(x, cols), y, valid: None, sample_weights: None })
     }
 
     /// Validates on `valid` instead.
     pub fn valid(self, valid: &'d Dataset) -> Self {
-        Self { valid: Some(valid), valid_shared: None, ..self }
+        Self { valid: Some((Features::Lent(&valid.x), &valid.y)), ..self }
     }
 
     /// Validates on features `x` (`cols` per row) shared with the session, and targets `y`,
@@ -114,12 +113,7 @@ impl<'d> TrainingData<'d> {
     /// hold one row of `cols` values per target row.
     pub fn valid_shared(self, x: Arc<dyn SharedRows>, cols: usize, y: &'d Targets) -> Result<Self> {
         check_shared(&*x, cols, y, "validation")?;
-        Ok(Self { valid: None, valid_shared: Some((Features::Shared(x, cols), y)), ..self })
-    }
-
-    /// Whether validation rows of their own were given (so no split is drawn).
-    fn has_own_validation(&self) -> bool {
-        self.valid.is_some() || self.valid_shared.is_some()
+        Ok(Self { valid: Some((Features::Shared(x, cols), y)), ..self })
     }
 
     /// Weighs each training row's loss.
@@ -321,7 +315,7 @@ fn check_inputs(cfg: &FitConfig, model: &Model, data: &TrainingData<'_>) -> Resu
     if data.is_empty() {
         return Err(Error::Data("the training data has no rows".into()));
     }
-    let valid_cols = data.valid.map(|v| v.x.cols).or(data.valid_shared.as_ref().map(|v| v.0.cols()));
+    let valid_cols = data.valid.as_ref().map(|(x, _)| x.cols());
     if let Some(cols) = valid_cols
         && cols != model.config.input_dim
     {
@@ -342,7 +336,7 @@ fn check_inputs(cfg: &FitConfig, model: &Model, data: &TrainingData<'_>) -> Resu
 /// validation data of its own is given. The data stays in one upload; these index into it.
 fn split_rows(cfg: &FitConfig, data: &TrainingData<'_>) -> Result<(Vec<u32>, Vec<u32>)> {
     let to_u32 = |v: Vec<usize>| v.into_iter().map(|i| i as u32).collect();
-    let (train, valid) = match (data.has_own_validation(), cfg.validation_split > 0.0) {
+    let (train, valid) = match (data.valid.is_some(), cfg.validation_split > 0.0) {
         (false, true) => {
             let (t, v) = split_target_indices(data.targets(), cfg.validation_split, cfg.seed);
             (to_u32(t), to_u32(v))
@@ -379,11 +373,11 @@ impl<B: Backend> Session<B> {
         // Full-batch optimizers (Rprop, L-BFGS) step on the gradient of every row at once.
         let bs = if cfg.optimizer.is_full_batch() { train_idx.len() } else { cfg.batch_size.min(train_idx.len()) };
         let t_host = target_matrix(y, out_dim)?;
-        let valid = match (data.valid, &data.valid_shared) {
-            (_, Some((x, vy))) if !vy.is_empty() => Some(EvalData::own(backend, x.clone(), vy, out_dim)?),
-            (Some(v), None) if !v.is_empty() => Some(EvalData::own(backend, Features::Lent(&v.x), &v.y, out_dim)?),
-            _ if data.has_own_validation() || valid_idx.is_empty() => None,
-            _ => Some(EvalData::shared(y, &t_host, valid_idx)),
+        let valid = match data.valid {
+            Some((x, vy)) if !vy.is_empty() => Some(EvalData::own(backend, x, vy, out_dim)?),
+            Some(_) => None,
+            None if valid_idx.is_empty() => None,
+            None => Some(EvalData::shared(y, &t_host, valid_idx)),
         };
         let rows = TrainRows::upload(backend, data.x, y, t_host, train_idx, row_weights, bs);
         let mut net = Net::new(backend, model, bs);

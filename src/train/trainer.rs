@@ -121,7 +121,9 @@ impl<'a> Trainer<'a> {
 
     fn run<B: Backend>(mut self, be: &B, model: &mut Model, train: &Dataset) -> Result<History> {
         let mut data = TrainingData::new(train);
-        data.valid = self.valid;
+        if let Some(v) = self.valid {
+            data = data.valid(v);
+        }
         data.sample_weights = self.sample_weights;
         let mut session = Session::prepare(be, self.cfg, model, data)?;
         if let Some(ck) = self.resume.take() {
